@@ -1,0 +1,1 @@
+"""Autograded exercise kit for the linear-regression chapter of Dive into Deep Learning."""

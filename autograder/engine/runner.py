@@ -1,0 +1,189 @@
+"""Grades one notebook: loads it into a worker, runs the hidden suite in this process.
+
+The suite is plain pytest, run in-process with ``GradingPlugin``, which gives tests their
+fixtures (``student``, ``params``, ``rng``, ``cuda``) and turns each outcome into a
+Gradescope-style test result. Test files are imported once per process and reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from autograder.assignment import Assignment, AssignmentError, find_course_root, list_assignments
+from autograder.engine.student import Limits, Student, StudentError, WorkerFault, derive_seed
+from autograder.notebook import NotebookError, answer_cells, assignment_of, read_notebook
+from autograder.results import build_result
+
+# Known PyTorch and Python errors, and what they usually mean in this chapter.
+KNOWN_ERRORS = [
+    ("leaf Variable that requires grad is being used in an in-place operation",
+     "Update the parameters inside `with torch.no_grad():` so autograd does not track the step."),
+    ("NotImplementedError", "This is still the stub: replace `raise NotImplementedError()` "
+     "with your code."),
+    ("must match the size of tensor", "Shapes do not line up: `X * w` multiplies elementwise; "
+     "use `torch.matmul(X, w)` (or `X @ w`) for the matrix product."),
+    ("mat1 and mat2 shapes cannot be multiplied", "Check the shapes: X is (n, d) and w is (d, 1)."),
+    ("unsupported operand type(s) for *: 'NoneType'", "A `.grad` was None: the loss is not "
+     "connected to this tensor, or the gradient was read before `backward()`."),
+    ("File too large", "Your code printed or wrote too much output; remove prints inside loops."),
+]
+
+
+class GradingPlugin:
+    """Fixtures and result collection for one grading run."""
+
+    def __init__(self, student: Student, assignment: Assignment, device: str) -> None:
+        self.student = student
+        self.assignment = assignment
+        self.device = device
+        self.entries: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+        self._cuda: bool | None = None
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.addinivalue_line("markers", "points(n): what the test is worth")
+        config.addinivalue_line("markers", "tags(*names): the part of the assignment it grades")
+
+    @pytest.fixture(name="student", scope="session")
+    def student_fixture(self) -> Student:
+        return self.student
+
+    @pytest.fixture(name="params", scope="session")
+    def params_fixture(self) -> dict[str, Any]:
+        return self.assignment.params
+
+    @pytest.fixture(name="rng")
+    def rng_fixture(self, request: pytest.FixtureRequest) -> np.random.Generator:
+        return np.random.default_rng(derive_seed(self.student.seed_base, request.node.name))
+
+    @pytest.fixture(name="cuda", scope="session")
+    def cuda_fixture(self) -> bool:
+        """Whether the CUDA checks run: a GPU is present and ``--device`` allows it."""
+        if self.device == "cpu":
+            pytest.skip("skipped: grading ran with --device cpu (no points are lost)")
+        try:
+            available = bool(self.student.probe("environment")["cuda"])
+        except (StudentError, WorkerFault):
+            available = False
+        if not available:
+            pytest.skip("skipped: no CUDA device on the grading machine (no points are lost)")
+        return True
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.student.begin_test(item.name)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        report = (yield).get_result()
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.entries.append(self._entry(item, call, report))
+
+    def _entry(self, item: pytest.Item, call: pytest.CallInfo, report: Any) -> dict[str, Any]:
+        doc = (getattr(item, "function", None).__doc__ or item.name).strip().splitlines()
+        points = float(item.get_closest_marker("points").args[0])
+        # The module's tag (the part) first, then the test's own ("exercise").
+        tags = [t for mark in reversed(list(item.iter_markers("tags"))) for t in mark.args]
+        tags = sorted(set(tags), key=tags.index)
+        entry = {"name": doc[0].strip(), "score": 0.0, "max_score": points, "tags": tags,
+                 "visibility": "visible", "id": item.name}
+        if report.passed:
+            checked = " ".join(line.strip() for line in doc[1:]).strip()
+            entry.update(score=points, status="passed", output=checked or "Passed.")
+        elif report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            entry.update(status="skipped", output=reason.removeprefix("Skipped: "))
+        else:
+            entry.update(status="failed", output=self._explain(call.excinfo, tags))
+        return entry
+
+    def _explain(self, excinfo: Any, tags: list[str]) -> str:
+        exc = excinfo.value if excinfo is not None else None
+        if isinstance(exc, AssertionError):
+            return str(exc) or "A check failed."
+        if isinstance(exc, StudentError):
+            if exc.type == "MissingFunction":
+                text = exc.message
+                for tag in tags:
+                    problem = self.student.cell_problem(tag)
+                    text += f"\n{problem}." if problem else ""
+                return text
+            text = "Your code raised " + exc.describe()
+            for needle, hint in KNOWN_ERRORS:
+                if needle in f"{exc.type}: {exc.message}":
+                    return f"{text}\nHint: {hint}"
+            return text
+        if isinstance(exc, WorkerFault):
+            return str(exc)
+        kind = type(exc).__name__ if exc is not None else "unknown error"
+        self.errors.append(f"{kind}: {exc}")
+        return (f"The grader could not check this part ({kind}: {exc}). This is not a verdict "
+                "on your code; your TA has been told.")
+
+
+def pytest_args(suite_dir: Path) -> list[str]:
+    return [str(suite_dir), "--rootdir", str(suite_dir), "--confcutdir", str(suite_dir),
+            "-c", os.devnull, "--assert=plain", "-q", "-p", "no:cacheprovider",
+            "-p", "no:faulthandler", "-p", "no:warnings", "-p", "no:stepwise"]
+
+
+def run_suite(student: Student, assignment: Assignment, device: str) -> GradingPlugin:
+    plugin = GradingPlugin(student, assignment, device)
+    with contextlib.redirect_stdout(io.StringIO()):
+        pytest.main(pytest_args(assignment.suite_dir), plugins=[plugin])
+    return plugin
+
+
+def worker_device(device: str) -> str:
+    """``cuda`` lifts the address-space cap, which CUDA's large mappings do not survive."""
+    if device == "cuda" or (device == "auto" and Path("/dev/nvidiactl").exists()):
+        return "cuda"
+    return "cpu"
+
+
+def grade_notebook(path: str | Path, assignment: str | None = None, *,
+                   course_root: Path | None = None, device: str = "auto", student_id: str = "",
+                   limits: Limits | None = None) -> dict[str, Any]:
+    """Grade one notebook file; always returns a result, with the reason when it cannot."""
+    path = Path(path)
+    try:
+        nb, problem = read_notebook(path), None
+    except NotebookError as exc:
+        nb, problem = None, f"Your notebook could not be graded: {exc}"
+    return grade(nb, path, assignment, course_root=course_root, device=device,
+                 student_id=student_id, limits=limits, problem=problem)
+
+
+def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Path | None = None,
+          device: str = "auto", student_id: str = "", limits: Limits | None = None,
+          problem: str | None = None) -> dict[str, Any]:
+    """Grade a notebook already read (``nb`` is None when it could not be, see ``problem``)."""
+    started = time.monotonic()
+    root = course_root or find_course_root(path.parent)
+    name = assignment or (assignment_of(nb, path) if nb is not None else path.stem)
+    try:
+        asg = Assignment.load(name, root)
+    except AssignmentError as exc:
+        known = ", ".join(list_assignments(root))
+        reason = problem or f"cannot tell which assignment {path.name} belongs to ({exc})"
+        return build_result([], notebook=path, assignment=name, student=student_id, output=reason,
+                            errors=[f"{reason}; pass --assignment (one of: {known})"])
+    student = Student(setup=asg.setup_code(),
+                      cells=[(c.grade_id, c.source) for c in answer_cells(nb)] if nb else [],
+                      probe_module=asg.probe_module, seed_base=f"{asg.name}:{student_id}",
+                      device=worker_device(device), limits=limits or Limits(), unavailable=problem)
+    try:
+        plugin = run_suite(student, asg, device)
+    finally:
+        student.close()
+    errors = ([problem] if problem else []) + plugin.errors
+    return build_result(plugin.entries, notebook=path, assignment=asg.name, student=student_id,
+                        output=problem, cell_errors=student.cell_errors, errors=errors,
+                        seconds=time.monotonic() - started)

@@ -1,0 +1,166 @@
+"""The untrusted side: a forked child that loads one submission and answers probes.
+
+It runs the assignment's set-up cell and the student's answer cells in a fresh namespace,
+then serves requests from the grader: "run probe P with these arrays". A probe (in
+``autograder.probes.<suite>``) calls the student's functions and describes what they did as
+plain data. Nothing here decides a score; everything sent back is re-checked by the grader.
+
+This module is imported once by the fork server (paying for torch and matplotlib once), and
+``main`` runs in each child it forks.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import io
+import linecache
+import os
+import random
+import resource
+import signal
+import sys
+import traceback
+from typing import Any
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot  # noqa: E402, F401  (imported here so each worker gets it for free)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from autograder.engine.protocol import decode, encode  # noqa: E402
+
+CELL_FILENAME = "<answer cell {}>"
+SETUP_FILENAME = "<set-up cell>"
+
+
+class CappedStream(io.TextIOBase):
+    """stdout and stderr for student code: the first ``cap`` bytes are kept, the rest dropped."""
+
+    def __init__(self, fd: int, cap: int) -> None:
+        self._fd = fd
+        self._left = cap
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self._left > 0:
+            data = str(text).encode("utf-8", "replace")[: self._left]
+            self._left -= len(data)
+            try:
+                os.write(self._fd, data)
+            except OSError:
+                self._left = 0
+        return len(text)
+
+
+def strip_magics(source: str) -> str:
+    """Jupyter magics (``%matplotlib``, ``!pip``) are not Python; the grader skips them."""
+    if source.lstrip().startswith("%%"):
+        return ""
+    lines = []
+    for line in source.splitlines():
+        stripped = line.lstrip()
+        lines.append("pass" if stripped.startswith(("%", "!")) else line)
+    return "\n".join(lines)
+
+
+def apply_limits(limits: dict[str, Any]) -> None:
+    def cap(which: int, value: int | None) -> None:
+        if value is None:
+            return
+        soft, hard = resource.getrlimit(which)
+        new_hard = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (min(value, new_hard), new_hard))
+
+    cap(resource.RLIMIT_CPU, limits.get("cpu_seconds"))
+    cap(resource.RLIMIT_AS, limits.get("memory_bytes"))
+    cap(resource.RLIMIT_FSIZE, limits.get("file_bytes"))
+    cap(resource.RLIMIT_NOFILE, limits.get("open_files"))
+    if limits.get("processes") is not None and os.getuid() != 0:
+        cap(resource.RLIMIT_NPROC, limits["processes"])
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def describe_exception(exc: BaseException) -> dict[str, Any]:
+    """Type, message and the student's own line: never a frame of grader code."""
+    where = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        filename = frame.f_code.co_filename
+        if filename.startswith("<answer cell"):
+            line = linecache.getline(filename, lineno).strip()
+            where = {"cell": filename[len("<answer cell ") : -1], "line": lineno, "code": line}
+    if isinstance(exc, SyntaxError) and exc.filename and exc.filename.startswith("<answer cell"):
+        where = {"cell": exc.filename[len("<answer cell ") : -1], "line": exc.lineno,
+                 "code": (exc.text or "").strip()}
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<exception message could not be read>"
+    return {"type": type(exc).__name__, "message": message[:2000], "where": where}
+
+
+def run_cell(ns: dict, source: str, filename: str) -> None:
+    source = strip_magics(source)
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), ns)
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def main(conn: Any, spec: dict[str, Any]) -> None:
+    """Runs in the forked child: sandbox, load the submission, then answer probes until told."""
+    os.setsid()
+    workdir = spec["workdir"]
+    os.chdir(workdir)
+    os.environ.update(HOME=workdir, TMPDIR=workdir, MPLCONFIGDIR=workdir)
+    out_fd = os.open(os.path.join(workdir, "output.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    stream = CappedStream(1, spec["limits"].get("output_bytes", 1 << 20))
+    sys.stdout = sys.stderr = stream
+    apply_limits(spec["limits"])
+    torch.set_num_threads(1)
+    seed_everything(spec["seed"])
+
+    probes = importlib.import_module(spec["probe_module"])
+    send = conn.send_bytes
+    ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+
+    send(encode({"loading": "setup"}))
+    run_cell(ns, spec["setup"], SETUP_FILENAME)
+    cell_errors = []
+    for grade_id, source in spec["cells"]:
+        send(encode({"loading": grade_id}))
+        try:
+            run_cell(ns, source, CELL_FILENAME.format(grade_id))
+        except BaseException as exc:  # noqa: BLE001 - a student's cell may raise anything
+            cell_errors.append({"cell": grade_id, **describe_exception(exc)})
+    send(encode({"ready": True, "cell_errors": cell_errors}))
+
+    while True:
+        request = decode(conn.recv_bytes())
+        if request.get("op") == "stop":
+            break
+        seed_everything(request["seed"])
+        try:
+            probe = getattr(probes, "probe_" + request["name"])
+            result = probe(ns, **request["args"])
+            reply = {"ok": True, "result": result}
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and friends included
+            reply = {"ok": False, "error": describe_exception(exc)}
+        try:
+            data = encode(reply)
+        except Exception as exc:  # a probe described something that cannot be sent
+            data = encode({"ok": False, "error": describe_exception(exc)})
+        send(data)
+    os._exit(0)

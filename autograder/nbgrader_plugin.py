@@ -1,0 +1,84 @@
+"""nbgrader integration: the course layout, and a preprocessor that grades through the engine.
+
+``EngineGrader`` replaces nbgrader's ``Execute`` in ``Autograde.autograde_preprocessors``.
+It grades the sanitized notebook (locked and grade cells already restored from the
+gradebook) in a sandboxed worker, then writes each grade cell's outputs: the part's report
+on stdout and its points as a plain float ``execute_result``, which nbgrader reads as
+partial credit. It never writes stderr or an error output, and the points are clamped to
+the cell's maximum, so none of nbgrader's output traps can change a grade.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from nbconvert.exporters.exporter import ResourcesDict
+from nbformat import NotebookNode
+from nbformat.v4 import new_output
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Unicode
+
+from autograder.engine.runner import grade
+from autograder.notebook import grade_cell_part
+from autograder.results import fmt
+
+
+def configure(c: Any, root: Path) -> None:
+    """Make ``root`` an nbgrader course graded by the engine (called from nbgrader_config.py)."""
+    c.CourseDirectory.root = str(root)
+    c.CourseDirectory.source_directory = "solutions"
+    c.CourseDirectory.release_directory = "assignments"
+    c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
+    defaults = Autograde.class_traits()["autograde_preprocessors"].default_value
+    c.Autograde.autograde_preprocessors = [EngineGrader if p is Execute else p for p in defaults]
+
+
+def part_report(result: dict[str, Any], part: str) -> tuple[float, float, str]:
+    tests = [t for t in result["tests"] if t["tags"] and t["tags"][0] == part]
+    score = sum(t["score"] for t in tests)
+    max_score = sum(t["max_score"] for t in tests)
+    mark = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
+    lines = [f"{part}: {fmt(score)}/{fmt(max_score)}"]
+    if result["output"]:
+        lines.append(result["output"])
+    for t in tests:
+        lines.append(f"[{mark[t['status']]}] {t['name']} ({fmt(t['score'])}/{fmt(t['max_score'])})")
+        if t["status"] != "passed":
+            lines += ["    " + line for line in t["output"].splitlines()]
+    return score, max_score, "\n".join(lines) + "\n"
+
+
+class EngineGrader(NbGraderPreprocessor):
+    """Grades with the hidden suites instead of executing the notebook in a kernel."""
+
+    device = Unicode("auto", help="auto, cpu or cuda").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict):
+        info = resources["nbgrader"]
+        root = Path(self.config.CourseDirectory.get("root", ".")).resolve()
+        path = Path(f"{info['notebook']}.ipynb")
+        result = grade(nb, path, info["assignment"], course_root=root, device=self.device,
+                       student_id=info["student"])
+        resources["autograder_result"] = result
+        for index, cell in enumerate(nb.cells):
+            meta = cell.metadata.get("nbgrader", {})
+            part = grade_cell_part(cell) if cell.cell_type == "code" else None
+            if not (meta.get("grade") and part):
+                continue
+            score, max_score, report = part_report(result, part)
+            points = float(meta.get("points", 0))
+            earned = points * score / max_score if max_score else 0.0
+            earned = min(max(round(earned, 4), 0.0), points)
+            cell.outputs = [
+                new_output("stream", name="stdout", text=report),
+                new_output("execute_result", data={"text/plain": repr(float(earned))},
+                           execution_count=index + 1),
+            ]
+            cell.execution_count = index + 1
+        self.log.info("engine graded %s/%s: %s/%s", info["student"], info["notebook"],
+                      fmt(result["score"]), fmt(result["max_score"]))
+        self.log.debug("%s", json.dumps(result["extra_data"]))
+        return nb, resources

@@ -1,0 +1,59 @@
+"""Probes: small, trusted routines that run *inside the worker*, next to student code.
+
+A probe calls the student's functions on inputs the grader chose and describes what
+happened as plain data (arrays, numbers, strings). It never judges: the hidden suites do
+that in the grader's own process. Helpers shared by every assignment live here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class MissingFunction(Exception):
+    """The notebook does not define a function the grader needs."""
+
+
+def student_function(ns: dict[str, Any], name: str) -> Any:
+    fn = ns.get(name)
+    if fn is None:
+        raise MissingFunction(f"{name} is not defined: run its answer cell, and keep the name {name}")
+    if not callable(fn):
+        raise MissingFunction(f"{name} is a {type(fn).__name__}, not a function")
+    return fn
+
+
+def tensor(value: Any, requires_grad: bool = False, device: str = "cpu") -> torch.Tensor:
+    t = torch.from_numpy(np.array(value, copy=True)).to(device)
+    return t.requires_grad_(requires_grad)
+
+
+def describe(x: Any, depth: int = 0) -> dict[str, Any]:
+    """What a value is, as data the grader can check without trusting the object itself."""
+    if isinstance(x, torch.Tensor):
+        t = x.detach().to("cpu")
+        if t.dtype in (torch.float16, torch.bfloat16):
+            t = t.float()
+        try:
+            value = t.numpy().copy()
+        except (TypeError, RuntimeError):
+            value = None
+        return {"kind": "tensor", "value": value, "dtype": str(x.dtype).removeprefix("torch."),
+                "shape": list(x.shape), "requires_grad": bool(x.requires_grad),
+                "has_grad_fn": x.grad_fn is not None, "is_leaf": bool(x.is_leaf),
+                "device": x.device.type}
+    if isinstance(x, np.ndarray):
+        ok = x.dtype.kind in "biuf"
+        return {"kind": "ndarray", "value": x.copy() if ok else None, "dtype": str(x.dtype),
+                "shape": list(x.shape)}
+    if isinstance(x, (tuple, list)) and depth < 3:
+        return {"kind": type(x).__name__, "length": len(x),
+                "items": [describe(v, depth + 1) for v in list(x)[:16]]}
+    if x is None:
+        return {"kind": "none"}
+    if isinstance(x, (bool, int, float)):
+        return {"kind": "number", "value": float(x)}
+    return {"kind": "other", "type": type(x).__name__}

@@ -1,0 +1,100 @@
+"""Probes for the "from scratch" assignment (d2l 3.2); each calls one student function.
+
+Only ``probe_train`` uses several of them together: it is the book's training loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from autograder.probes import describe, student_function, tensor
+
+
+def probe_environment(ns: dict[str, Any]) -> dict[str, Any]:
+    return {"cuda": torch.cuda.is_available(), "torch": torch.__version__}
+
+
+def probe_synthetic_data(ns: dict[str, Any], w: Any, b: float, num_examples: int,
+                         calls: int = 1) -> dict[str, Any]:
+    synthetic_data = student_function(ns, "synthetic_data")
+    results = []
+    for _ in range(calls):
+        out = synthetic_data(tensor(w), b, num_examples)
+        results.append(describe(out))
+    return {"calls": results}
+
+
+def probe_data_iter(ns: dict[str, Any], batch_size: int, features: Any, labels: Any,
+                    epochs: int = 1, max_batches: int = 10_000) -> dict[str, Any]:
+    data_iter = student_function(ns, "data_iter")
+    X, y = tensor(features), tensor(labels)
+    runs = []
+    for _ in range(epochs):
+        batches = []
+        for count, batch in enumerate(iter(data_iter(batch_size, X, y))):
+            if count >= max_batches:
+                return {"runs": runs, "endless": True}
+            batches.append(describe(batch))
+        runs.append(batches)
+    return {"runs": runs, "endless": False}
+
+
+def probe_linreg(ns: dict[str, Any], X: Any, w: Any, b: Any, upstream: Any) -> dict[str, Any]:
+    linreg = student_function(ns, "linreg")
+    w_t, b_t = tensor(w, requires_grad=True), tensor(b, requires_grad=True)
+    out = linreg(tensor(X), w_t, b_t)
+    result = {"output": describe(out), "w_grad": None, "b_grad": None}
+    if isinstance(out, torch.Tensor) and out.grad_fn is not None and out.numel() == len(upstream):
+        (out.reshape(-1) * tensor(upstream).reshape(-1)).sum().backward()
+        result["w_grad"] = describe(w_t.grad)
+        result["b_grad"] = describe(b_t.grad)
+    return result
+
+
+def probe_squared_loss(ns: dict[str, Any], y_hat: Any, y: Any, upstream: Any) -> dict[str, Any]:
+    squared_loss = student_function(ns, "squared_loss")
+    y_hat_t = tensor(y_hat, requires_grad=True)
+    out = squared_loss(y_hat_t, tensor(y))
+    result = {"output": describe(out), "y_hat_grad": None}
+    if isinstance(out, torch.Tensor) and out.grad_fn is not None and out.numel() == len(upstream):
+        (out.reshape(-1) * tensor(upstream).reshape(-1)).sum().backward()
+        result["y_hat_grad"] = describe(y_hat_t.grad)
+    return result
+
+
+def probe_sgd(ns: dict[str, Any], params: list, grads: list, lr: float,
+              batch_size: int) -> dict[str, Any]:
+    """One call of sgd; reports what happened to the very tensors the caller holds."""
+    sgd = student_function(ns, "sgd")
+    originals = [tensor(p, requires_grad=True) for p in params]
+    for p, g in zip(originals, grads, strict=True):
+        p.grad = tensor(g)
+    passed = list(originals)
+    sgd(passed, lr, batch_size)
+    return {"params": [
+        {"after": describe(p), "grad": describe(p.grad), "same_object": passed[i] is p}
+        for i, p in enumerate(originals)
+    ]}
+
+
+def probe_train(ns: dict[str, Any], features: Any, labels: Any, w0: Any, b0: Any, lr: float,
+                batch_size: int, num_epochs: int, device: str = "cpu") -> dict[str, Any]:
+    """The book's training loop, built from the student's four functions."""
+    data_iter = student_function(ns, "data_iter")
+    linreg = student_function(ns, "linreg")
+    squared_loss = student_function(ns, "squared_loss")
+    sgd = student_function(ns, "sgd")
+    X, y = tensor(features, device=device), tensor(labels, device=device)
+    w = tensor(w0, requires_grad=True, device=device)
+    b = tensor(b0, requires_grad=True, device=device)
+    losses = []
+    for _ in range(num_epochs):
+        for X_batch, y_batch in data_iter(batch_size, X, y):
+            loss = squared_loss(linreg(X_batch, w, b), y_batch)
+            loss.sum().backward()
+            sgd([w, b], lr, batch_size)
+        with torch.no_grad():
+            losses.append(float(squared_loss(linreg(X, w, b), y).mean()))
+    return {"w": describe(w), "b": describe(b), "losses": losses, "device": X.device.type}

@@ -1,0 +1,1 @@
+"""Hidden suite of the "from scratch" assignment (d2l 3.2)."""

@@ -1,0 +1,80 @@
+"""Training: the book's loop, built from the student's data_iter, linreg, squared_loss and sgd.
+
+The data come from the grader (not the student's synthetic_data), so only the four
+functions the loop uses are tested together here.
+"""
+
+import numpy as np
+import pytest
+
+from autograder.engine.checks import short, tensor_of
+
+pytestmark = pytest.mark.tags("training")
+
+
+def dataset(rng, params, n):
+    w = np.asarray(params["true_w"], dtype=np.float64)
+    X = rng.normal(0, 1, (n, len(w))).astype(np.float32)
+    y = X @ w + params["true_b"] + rng.normal(0, params["noise"], n)
+    return X, y.reshape(-1, 1).astype(np.float32)
+
+
+def train(student, rng, params, n, zero_init=False, device="cpu"):
+    d = len(params["true_w"])
+    X, y = dataset(rng, params, n)
+    w0 = np.zeros((d, 1), np.float32) if zero_init else rng.normal(0, 0.01, (d, 1)).astype(np.float32)
+    result = student.probe("train", what="the training loop", timeout=60, features=X, labels=y,
+                           w0=w0, b0=np.zeros(1, np.float32), lr=params["lr"],
+                           batch_size=params["batch_size"], num_epochs=params["num_epochs"],
+                           device=device)
+    check_recovered(result, params)
+
+
+def check_recovered(result, params):
+    w = tensor_of(result["w"], "The trained w").astype(np.float64).reshape(-1)
+    b = tensor_of(result["b"], "The trained b").astype(np.float64).reshape(-1)
+    true_w = np.asarray(params["true_w"], dtype=np.float64)
+    losses = np.asarray(result["losses"], dtype=np.float64)
+    seen = (f"learned w = {short(w)}, b = {short(b)}; true w = {short(true_w)}, "
+            f"b = {params['true_b']}; loss per epoch {short(losses)}")
+    if not np.all(np.isfinite(losses)) or not np.all(np.isfinite(w)):
+        raise AssertionError(f"Training diverged ({seen}). Usual causes: sgd steps up the "
+                             "gradient, does not divide by batch_size, or never clears gradients.")
+    tol = 0.02 + 0.01 * np.abs(true_w).max()
+    ok = (w.shape == true_w.shape and np.abs(w - true_w).max() < tol
+          and b.shape == (1,) and abs(b[0] - params["true_b"]) < tol)
+    assert ok, (f"After {params['num_epochs']} epochs the model did not recover the true "
+                f"parameters within {tol:.3g} ({seen}). Each of your functions passes or fails "
+                "its own tests above; look there first.")
+
+
+@pytest.mark.points(7)
+def test_recovers_parameters_cpu(student, rng, params):
+    """The training loop with your functions recovers w and b (CPU)
+    The book's loop, the assignment's lr, batch_size and num_epochs, grader-made data."""
+    train(student, rng, params, params["num_examples"])
+
+
+@pytest.mark.points(4)
+@pytest.mark.tags("exercise")
+def test_recovers_from_zero_init(student, rng, params):
+    """Exercise (a): training also works when w starts at zero
+    For linear regression the loss is convex, so zero initialisation is fine."""
+    train(student, rng, params, params["num_examples"], zero_init=True)
+
+
+@pytest.mark.points(4)
+@pytest.mark.tags("exercise")
+def test_trains_when_batches_are_uneven(student, rng, params):
+    """Exercise (c): training works when n is not a multiple of batch_size"""
+    n = params["num_examples"] + max(1, params["batch_size"] // 3)
+    if n % params["batch_size"] == 0:
+        n += 1
+    train(student, rng, params, n)
+
+
+@pytest.mark.points(0)
+def test_recovers_parameters_cuda(student, rng, params, cuda):
+    """The training loop with your functions also runs on a CUDA device (no points)
+    Only where the grading machine has a GPU; elsewhere reported as skipped."""
+    train(student, rng, params, params["num_examples"], device="cuda")
