@@ -32,7 +32,7 @@ def configure(c: Any, root: Path) -> None:
     c.CourseDirectory.source_directory = "solutions"
     c.CourseDirectory.release_directory = "assignments"
     c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
-    defaults = Autograde.class_traits()["autograde_preprocessors"].default_value
+    defaults = Autograde.class_traits()["autograde_preprocessors"].make_dynamic_default()
     c.Autograde.autograde_preprocessors = [EngineGrader if p is Execute else p for p in defaults]
 
 

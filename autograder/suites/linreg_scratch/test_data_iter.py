@@ -38,7 +38,8 @@ def read_epochs(student, rng, n, batch_size, epochs=1, d=3):
 
 def order(batches):
     """The example indices in the order the epoch visited them."""
-    return np.concatenate([X_b.reshape(len(X_b), -1)[:, 0] for X_b, _ in batches]).astype(int)
+    firsts = [X_b.reshape(len(X_b), -1)[:, 0] for X_b, _ in batches]
+    return np.concatenate(firsts).astype(int) if firsts else np.zeros(0, dtype=int)
 
 
 def check_permutation(batches, n, batch_size):

@@ -67,19 +67,21 @@ def test_updates_in_place(student, rng, params):
     lr, bs = params["lr"], params["batch_size"]
     before, grads = problem(rng, [(3, 1), (1,)])
     result = step(student, before, grads, lr, bs)
+    after = [tensor_of(r["after"], f"params[{i}]") for i, r in enumerate(result)]
     for i, r in enumerate(result):
-        after = r["after"]
         assert r["same_object"], (
             f"params[{i}] was replaced by a new tensor. Update it in place (param -= ...), "
             "so the w and b the training loop holds are the ones that learn."
         )
-        assert not close(tensor_of(after, f"Parameter {i}"), before[i]), explain_values(
-            before, grads, [tensor_of(x["after"], "A parameter") for x in result], lr, bs)
-        assert after["is_leaf"] and after["requires_grad"], (
+        assert r["after"]["is_leaf"] and r["after"]["requires_grad"], (
             f"After sgd, params[{i}] no longer requires grad as a leaf tensor, so the next "
             "backward() cannot reach it. Update inside `with torch.no_grad():` with an "
             "in-place operation, not by assigning a computed tensor."
         )
+    # Which parameters moved, and by how much, is test_update_values' concern; here it is
+    # whether the caller's tensors changed at all.
+    assert not all(close(a, b) for a, b in zip(after, before, strict=True)), explain_values(
+        before, grads, after, lr, bs)
 
 
 @pytest.mark.points(4)
