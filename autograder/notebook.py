@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 # jsonschema (under nbformat) optionally imports rfc3987_syntax, which builds a parser grammar

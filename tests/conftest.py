@@ -26,9 +26,23 @@ def release_path(assignment: str) -> Path:
     return ROOT / "assignments" / assignment / f"{assignment}.ipynb"
 
 
-def submission(assignment: str, cells: dict[str, str], base: Path | None = None):
-    """The reference notebook (or ``base``) with the answer cells named in ``cells`` replaced."""
-    nb = nbformat.read(base or solution_path(assignment), as_version=4)
+def solved_cells(assignment: str) -> dict[str, str]:
+    """The reference answers as a student would type them: the solution without its markers."""
+    nb = nbformat.read(solution_path(assignment), as_version=4)
+    answers = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("solution"):
+            lines = [ln for ln in cell.source.splitlines()
+                     if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+            answers[meta["grade_id"]] = "\n".join(lines)
+    return answers
+
+
+def submission(assignment: str, cells: dict[str, str] | None = None):
+    """The released notebook, answered with the reference except for ``cells``."""
+    cells = {**solved_cells(assignment), **(cells or {})}
+    nb = nbformat.read(release_path(assignment), as_version=4)
     replaced = set()
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")

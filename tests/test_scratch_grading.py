@@ -6,8 +6,16 @@ import pytest
 
 from autograder.assignment import Assignment
 from autograder.notebook import grade_cell_part, read_notebook
-from tests.conftest import (ROOT, grade, part_max, parts, release_path, solution_path,
-                            submission, write)
+from tests.conftest import (
+    ROOT,
+    grade,
+    part_max,
+    parts,
+    release_path,
+    solution_path,
+    submission,
+    write,
+)
 from tests.corpus.linreg_scratch import RIGHT, WRONG
 
 ASSIGNMENT = "linreg_scratch"
@@ -18,7 +26,8 @@ CASES = WRONG + RIGHT
 def graded(tmp_path_factory):
     """Reference, stubs and every corpus case, graded in one run of the CLI."""
     folder = tmp_path_factory.mktemp("scratch")
-    paths = {"reference": solution_path(ASSIGNMENT), "stubs": release_path(ASSIGNMENT)}
+    paths = {"source": solution_path(ASSIGNMENT), "stubs": release_path(ASSIGNMENT),
+             "reference": write(submission(ASSIGNMENT), folder / "ref" / f"{ASSIGNMENT}.ipynb")}
     for i, case in enumerate(CASES):
         paths[case.name] = write(submission(ASSIGNMENT, case.cells), folder / f"case{i}" /
                                  f"{ASSIGNMENT}.ipynb")
@@ -26,8 +35,10 @@ def graded(tmp_path_factory):
     return dict(zip(paths, results, strict=True))
 
 
-def test_reference_scores_full_marks(graded):
-    result = graded["reference"]
+@pytest.mark.parametrize("which", ["source", "reference"])
+def test_reference_scores_full_marks(graded, which):
+    """The instructor's source and the released notebook answered with it both get 100."""
+    result = graded[which]
     assert result["max_score"] == 100
     failed = [t["name"] + ": " + t["output"] for t in result["tests"] if t["status"] == "failed"]
     assert result["score"] == 100, failed
