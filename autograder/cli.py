@@ -22,7 +22,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     for path in args.notebooks:
         log.info("grading %s", path)
         result = grade_notebook(path, args.assignment, course_root=args.course,
-                                device=args.device, student_id=args.student or "")
+                                device=args.device, student_id=args.student or student_of(path))
         results.append(result)
         if args.format == "text":
             print(render_text(result), flush=True)
@@ -32,6 +32,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
     elif args.format == "json":
         print(json.dumps(results, indent=2))
     return 0
+
+
+def student_of(path: Path) -> str:
+    """The student id in nbgrader's layout, ``.../<student>/<assignment>/<notebook>.ipynb``."""
+    parts = path.resolve().parts
+    return parts[-3] if len(parts) >= 3 and parts[-2] == path.stem else ""
 
 
 def cmd_release(args: argparse.Namespace) -> int:
