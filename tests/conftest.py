@@ -11,52 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from autograder.corpus import ROOT
+
 AUTOGRADER = [sys.executable, "-m", "autograder.cli"]
-
-
-def solution_path(assignment: str) -> Path:
-    return ROOT / "solutions" / assignment / f"{assignment}.ipynb"
-
-
-def release_path(assignment: str) -> Path:
-    return ROOT / "assignments" / assignment / f"{assignment}.ipynb"
-
-
-def solved_cells(assignment: str) -> dict[str, str]:
-    """The reference answers as a student would type them: the solution without its markers."""
-    nb = nbformat.read(solution_path(assignment), as_version=4)
-    answers = {}
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("solution"):
-            lines = [ln for ln in cell.source.splitlines()
-                     if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
-            answers[meta["grade_id"]] = "\n".join(lines)
-    return answers
-
-
-def submission(assignment: str, cells: dict[str, str] | None = None):
-    """The released notebook, answered with the reference except for ``cells``."""
-    cells = {**solved_cells(assignment), **(cells or {})}
-    nb = nbformat.read(release_path(assignment), as_version=4)
-    replaced = set()
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in cells:
-            cell.source = cells[grade_id].strip("\n")
-            replaced.add(grade_id)
-    assert replaced == set(cells), f"no answer cells named {set(cells) - replaced}"
-    return nb
-
-
-def write(nb, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
 
 
 def grade(paths: list[Path], *args: str, fmt: str = "json") -> list[dict]:

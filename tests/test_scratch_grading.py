@@ -5,18 +5,10 @@ import json
 import pytest
 
 from autograder.assignment import Assignment
+from autograder.corpus import ROOT, release_path, solution_path, submission, write
+from autograder.corpus.linreg_scratch import RIGHT, WRONG
 from autograder.notebook import grade_cell_part, read_notebook
-from tests.conftest import (
-    ROOT,
-    grade,
-    part_max,
-    parts,
-    release_path,
-    solution_path,
-    submission,
-    write,
-)
-from tests.corpus.linreg_scratch import RIGHT, WRONG
+from tests.conftest import grade, part_max, parts
 
 ASSIGNMENT = "linreg_scratch"
 CASES = WRONG + RIGHT

@@ -5,7 +5,7 @@ training 15. "training" runs the book's loop with the student's data_iter, linre
 squared_loss and sgd, so a mistake that stops learning costs training points as well.
 """
 
-from tests.corpus import Case
+from autograder.corpus import Case
 
 SYNTHETIC = '''
 def synthetic_data(w, b, num_examples):
