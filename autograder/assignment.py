@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autograder.notebook import answer_cells, cell_by_grade_id, read_notebook
+from autograder.notebook import answer_cells, cell_by_grade_id, grade_cell_part, read_notebook
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SUITES_DIR = PACKAGE_DIR / "suites"
@@ -69,6 +69,11 @@ class Assignment:
         if cell is None:
             raise AssignmentError(f"{self.source_notebook} has no cell with grade_id 'setup'")
         return cell.source
+
+    def parts(self) -> list[str]:
+        """The graded parts, in the order the notebook presents them."""
+        return [part for cell in read_notebook(self.source_notebook).cells
+                if (part := grade_cell_part(cell)) and cell.get("metadata", {}).get("nbgrader", {}).get("grade")]
 
     def solution_cells(self) -> list[tuple[str, str]]:
         return [(c.grade_id, c.source) for c in answer_cells(read_notebook(self.source_notebook))]

@@ -37,6 +37,12 @@ KNOWN_ERRORS = [
 ]
 
 
+def tags_of(item: pytest.Item) -> list[str]:
+    """The module's tag (the part) first, then the test's own (such as "exercise")."""
+    tags = [t for mark in reversed(list(item.iter_markers("tags"))) for t in mark.args]
+    return sorted(set(tags), key=tags.index)
+
+
 class GradingPlugin:
     """Fixtures and result collection for one grading run."""
 
@@ -77,6 +83,12 @@ class GradingPlugin:
             pytest.skip("skipped: no CUDA device on the grading machine (no points are lost)")
         return True
 
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Run and report the parts in the notebook's order (stable within a part)."""
+        order = {part: i for i, part in enumerate(self.assignment.parts())}
+
+        items.sort(key=lambda item: order.get((tags_of(item) or [""])[0], len(order)))
+
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         self.student.begin_test(item.name)
 
@@ -89,9 +101,7 @@ class GradingPlugin:
     def _entry(self, item: pytest.Item, call: pytest.CallInfo, report: Any) -> dict[str, Any]:
         doc = (getattr(item, "function", None).__doc__ or item.name).strip().splitlines()
         points = float(item.get_closest_marker("points").args[0])
-        # The module's tag (the part) first, then the test's own ("exercise").
-        tags = [t for mark in reversed(list(item.iter_markers("tags"))) for t in mark.args]
-        tags = sorted(set(tags), key=tags.index)
+        tags = tags_of(item)
         entry = {"name": doc[0].strip(), "score": 0.0, "max_score": points, "tags": tags,
                  "visibility": "visible", "id": item.name}
         if report.passed:
