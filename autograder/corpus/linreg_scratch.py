@@ -89,6 +89,13 @@ def data_iter(batch_size, features, labels):
         yield (features[torch.tensor(rows[i: i + batch_size])],
                labels[torch.tensor(targets[i: i + batch_size])])
 '''}, {"data_iter": 16, "training": 0}, "shuffle one list of indices"),
+    Case("data_iter never stops", {"data_iter": '''
+def data_iter(batch_size, features, labels):
+    num_examples = len(features)
+    while True:
+        batch_indices = torch.tensor(random.sample(range(num_examples), min(batch_size, num_examples)))
+        yield features[batch_indices], labels[batch_indices]
+'''}, {"data_iter": 0, "training": 0}, "one pass over the data must end"),
     Case("linreg multiplies elementwise", {"linreg": "def linreg(X, w, b):\n    return X * w + b\n"},
          {"linreg": 0, "training": 0}, "elementwise"),
     Case("linreg forgets the bias", {"linreg": "def linreg(X, w, b):\n    return torch.matmul(X, w)\n"},

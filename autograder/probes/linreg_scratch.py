@@ -90,8 +90,12 @@ def probe_train(ns: dict[str, Any], features: Any, labels: Any, w0: Any, b0: Any
     w = tensor(w0, requires_grad=True, device=device)
     b = tensor(b0, requires_grad=True, device=device)
     losses = []
+    most = 2 * -(-len(X) // batch_size) + 10  # an epoch far longer than the data is a bug
     for _ in range(num_epochs):
-        for X_batch, y_batch in data_iter(batch_size, X, y):
+        for count, (X_batch, y_batch) in enumerate(data_iter(batch_size, X, y)):
+            if count >= most:
+                raise RuntimeError(f"data_iter gave more than {most} batches in one epoch of "
+                                   f"{len(X)} examples: does its loop ever end?")
             loss = squared_loss(linreg(X_batch, w, b), y_batch)
             loss.sum().backward()
             sgd([w, b], lr, batch_size)

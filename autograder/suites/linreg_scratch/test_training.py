@@ -23,7 +23,7 @@ def train(student, rng, params, n, zero_init=False, device="cpu"):
     d = len(params["true_w"])
     X, y = dataset(rng, params, n)
     w0 = np.zeros((d, 1), np.float32) if zero_init else rng.normal(0, 0.01, (d, 1)).astype(np.float32)
-    result = student.probe("train", what="the training loop", timeout=60, features=X, labels=y,
+    result = student.probe("train", what="the training loop", timeout=30, features=X, labels=y,
                            w0=w0, b0=np.zeros(1, np.float32), lr=params["lr"],
                            batch_size=params["batch_size"], num_epochs=params["num_epochs"],
                            device=device)
