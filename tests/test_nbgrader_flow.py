@@ -96,3 +96,15 @@ def test_syntax_error_is_reported_with_the_students_line(course):
     report = sgd.outputs[0].text
     assert "SyntaxError" in report and "'sgd'" in report
     assert json.loads(json.dumps(float(sgd.outputs[1].data["text/plain"]))) == 0
+
+
+def test_written_answers_wait_for_manual_grading(course):
+    """formgrader lists the four written answers; the code parts are already graded."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        nb = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, "cyd")
+        manual = sorted(g.name for g in nb.grades if g.needs_manual_grade)
+        auto = {g.name: g.auto_score for g in nb.grades if not g.needs_manual_grade}
+    assert manual == ["exercise_a", "exercise_b", "exercise_c", "exercise_d"]
+    assert auto["check_sgd"] == 12 and auto["check_linreg"] == 15

@@ -30,12 +30,15 @@ def release_path(assignment: str, root: Path = ROOT) -> Path:
 
 
 def solved_cells(assignment: str, root: Path = ROOT) -> dict[str, str]:
-    """The reference answers as a student would type them: the solution without its markers."""
+    """The reference answers as a student would type them: the solution without its markers.
+
+    Written answers (markdown cells) get the rubric's text, so nbgrader asks a human to grade them.
+    """
     nb = nbformat.read(solution_path(assignment, root), as_version=4)
     answers = {}
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("solution"):
+        if meta.get("solution"):
             lines = [ln for ln in cell.source.splitlines()
                      if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
             answers[meta["grade_id"]] = "\n".join(lines)

@@ -1,0 +1,38 @@
+"""Rebuild samples/submitted/: the bundled submissions the main job grades.
+
+Each is the released notebook answered by a made-up student, built from the kit's corpus
+(``autograder.corpus``), in nbgrader's ``submitted/<student>/<assignment>/`` layout.
+Run after changing a notebook: ``.venv/bin/python scripts/make_samples.py``.
+"""
+
+import shutil
+
+import nbformat
+
+from autograder.corpus import ROOT, release_path, submission, write
+from autograder.corpus.linreg_scratch import WRONG as SCRATCH_WRONG
+
+SAMPLES = ROOT / "samples" / "submitted"
+
+
+def cases(wrong):
+    return {c.name: c.cells for c in wrong}
+
+
+def main() -> None:
+    shutil.rmtree(SAMPLES, ignore_errors=True)
+    scratch = cases(SCRATCH_WRONG)
+    students = {
+        "ada": submission("linreg_scratch"),
+        "ben": nbformat.read(release_path("linreg_scratch"), as_version=4),  # handed in untouched
+        "cyd": submission("linreg_scratch", scratch["sgd does not divide by batch_size"]),
+        "dee": submission("linreg_scratch", scratch["squared_loss without the reshape"]),
+        "eve": submission("linreg_scratch", scratch["data_iter drops the last batch"]),
+        "fay": submission("linreg_scratch", {"sgd": "def sgd(params, lr, batch_size)\n    pass\n"}),
+    }
+    for student, nb in students.items():
+        write(nb, SAMPLES / student / "linreg_scratch" / "linreg_scratch.ipynb")
+
+
+if __name__ == "__main__":
+    main()
