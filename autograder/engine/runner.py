@@ -52,7 +52,6 @@ class GradingPlugin:
         self.device = device
         self.entries: list[dict[str, Any]] = []
         self.errors: list[str] = []
-        self._cuda: bool | None = None
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "points(n): what the test is worth")
