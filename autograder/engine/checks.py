@@ -23,6 +23,10 @@ def kind_name(desc: dict[str, Any]) -> str:
         return "a Python number"
     if kind == "ndarray":
         return "a NumPy array (return a torch tensor)"
+    if kind == "module":
+        return f"an nn.Module of type {desc.get('type')}"
+    if kind == "dataloader":
+        return f"a DataLoader ({desc.get('type')})"
     return f"a {desc.get('type', kind)}"
 
 

@@ -1,0 +1,1 @@
+"""Hidden suite of the concise assignment (d2l 3.3)."""

@@ -1,0 +1,179 @@
+"""load_array: a DataLoader over the given tensors, shuffled each epoch only when is_train."""
+
+import numpy as np
+import pytest
+
+from autograder.engine.checks import items_of, kind_name, tensor_of
+
+pytestmark = pytest.mark.tags("load_array")
+LABEL_OFFSET = 1000.0
+EXTRA_OFFSET = 5000.0
+BOOK_ANSWER = "data.DataLoader(data.TensorDataset(*data_arrays), batch_size, shuffle=is_train)"
+
+
+def make_arrays(rng, n, d=3, count=2):
+    """Features whose first column is the example's index; the other tensors hold offset indices."""
+    X = rng.normal(0, 1, (n, d)).astype(np.float32)
+    X[:, 0] = np.arange(n)
+    arrays = [X, (LABEL_OFFSET + np.arange(n, dtype=np.float32)).reshape(-1, 1)]
+    if count > 2:
+        arrays.append(EXTRA_OFFSET + np.arange(n, dtype=np.float32))
+    return arrays
+
+
+def read(student, rng, n, batch_size, is_train=None, epochs=1, count=2):
+    """(the loader's description, per epoch a list of batches, each a list of arrays)."""
+    out = student.probe("load_array", what="load_array", arrays=make_arrays(rng, n, count=count),
+                        batch_size=int(batch_size), is_train=is_train, epochs=epochs)
+    assert not out["endless"], (
+        "Iterating over what load_array returned never ended: one pass over the data must stop. "
+        f"Return {BOOK_ANSWER}."
+    )
+    runs = []
+    for run in out["runs"]:
+        batches = []
+        for desc in run:
+            items = items_of(desc, "Each batch from the loader", count)
+            batches.append([tensor_of(item, f"Item {i} of a batch") for i, item in enumerate(items)])
+        runs.append(batches)
+    return out["loader"], runs
+
+
+def order(batches):
+    """The example indices in the order a pass visited them."""
+    firsts = [b[0].reshape(len(b[0]), -1)[:, 0] for b in batches]
+    return np.concatenate(firsts).astype(int) if firsts else np.zeros(0, dtype=int)
+
+
+def check_permutation(loader, batches, n, batch_size):
+    seen = order(batches)
+    counts = np.bincount(seen[(seen >= 0) & (seen < n)], minlength=n)
+    missing = int((counts == 0).sum())
+    if missing and loader.get("drop_last"):
+        raise AssertionError(
+            f"One pass gave {len(seen)} of {n} examples: the DataLoader was made with drop_last=True, "
+            f"which throws the last, smaller batch away (n = {n}, batch_size = {batch_size}). "
+            "Leave drop_last at its default, False."
+        )
+    assert not missing and len(seen) == n, (
+        f"One pass gave {len(seen)} examples for a data set of {n}, with {missing} never seen. "
+        "Every example must come exactly once per pass, the last batch being smaller when "
+        f"batch_size does not divide n. Return {BOOK_ANSWER}."
+    )
+
+
+@pytest.mark.points(2)
+def test_returns_a_dataloader(student, rng, params):
+    """Returns a torch.utils.data.DataLoader (a subclass is fine)
+    The framework's data iterator, which a training loop can go through once per epoch."""
+    loader, _ = read(student, rng, 3 * params["batch_size"], params["batch_size"])
+    assert loader["kind"] == "dataloader", (
+        f"load_array returns {kind_name(loader)}, not a DataLoader. A generator or iter(...) can be "
+        f"gone through only once, but training needs one pass per epoch: return {BOOK_ANSWER}."
+    )
+
+
+@pytest.mark.points(2)
+def test_batch_shapes(student, rng, params):
+    """Batches hold (batch_size, d) features and (batch_size, 1) labels
+    Checked with the assignment's batch_size on 5 full batches, is_train=False."""
+    bs = params["batch_size"]
+    _, runs = read(student, rng, 5 * bs, bs, is_train=False)
+    batches = runs[0]
+    assert len(batches) == 5, f"load_array gave {len(batches)} batches for {5 * bs} examples; expected 5."
+    for X_b, y_b in batches:
+        assert X_b.shape == (bs, 3), f"A batch of features has shape {X_b.shape}; expected ({bs}, 3)."
+        assert y_b.shape == (bs, 1), (
+            f"A batch of labels has shape {y_b.shape}; expected ({bs}, 1), one row per example "
+            "as in the labels tensor passed in."
+        )
+
+
+@pytest.mark.points(3)
+def test_each_example_once_per_epoch(student, rng, params):
+    """Each pass visits every example exactly once
+    With is_train left at its default; nothing dropped, repeated or padded."""
+    bs = params["batch_size"]
+    loader, runs = read(student, rng, 6 * bs, bs)
+    check_permutation(loader, runs[0], 6 * bs, bs)
+
+
+@pytest.mark.points(3)
+def test_pairs_stay_aligned(student, rng, params):
+    """Each label stays with its own features
+    Every label in a shuffled batch belongs to the feature row beside it."""
+    bs = params["batch_size"]
+    _, runs = read(student, rng, 6 * bs, bs)
+    for X_b, y_b in runs[0]:
+        X_idx = X_b.reshape(len(X_b), -1)[:, 0]
+        y_idx = y_b.reshape(-1) - LABEL_OFFSET
+        assert X_idx.shape == y_idx.shape and np.array_equal(X_idx, y_idx), (
+            "A batch pairs features with labels of other examples. Put the tensors in one "
+            "data.TensorDataset(*data_arrays), so the DataLoader shuffles the examples, not "
+            "each tensor on its own."
+        )
+
+
+@pytest.mark.points(3)
+def test_last_batch_smaller_when_uneven(student, rng, params):
+    """When batch_size does not divide n, the last batch is smaller and nothing is dropped"""
+    bs = params["batch_size"] if params["batch_size"] > 1 else 4
+    n = 5 * bs + max(1, bs // 3)
+    loader, runs = read(student, rng, n, bs)
+    check_permutation(loader, runs[0], n, bs)
+    sizes = [len(b[0]) for b in runs[0]]
+    assert max(sizes) <= bs and len(sizes) == -(-n // bs), (
+        f"Batch sizes were {sizes}; with n = {n} and batch_size = {bs} expected "
+        f"{n // bs} batches of {bs} and one of {n % bs}."
+    )
+
+
+@pytest.mark.points(3)
+def test_shuffled_anew_each_epoch_when_training(student, rng, params):
+    """Shuffles when is_train is True (the default), in a new order each epoch
+    Two passes over one loader are compared."""
+    bs = params["batch_size"]
+    n = 6 * bs
+    _, runs = read(student, rng, n, bs, epochs=2)
+    first, second = (order(batches) for batches in runs)
+    assert len(second) > 0, (
+        "The second pass over what load_array returned gave no batches: it is a one-shot "
+        f"iterator (a generator or iter(...)). Return the DataLoader itself: {BOOK_ANSWER}."
+    )
+    assert not np.array_equal(first, np.arange(len(first))), (
+        "With is_train=True the examples came in their original order: minibatch SGD needs "
+        "random batches. Pass shuffle=is_train to the DataLoader."
+    )
+    assert not np.array_equal(first, second), (
+        "Two epochs visited the examples in the same order: the data were shuffled once, not "
+        "in every epoch. Let the DataLoader do it: shuffle=is_train."
+    )
+
+
+@pytest.mark.points(2)
+def test_original_order_when_not_training(student, rng, params):
+    """Keeps the original order when is_train is False
+    Evaluation data need no shuffling, and a fixed order makes results reproducible."""
+    bs = params["batch_size"]
+    n = 4 * bs + 1
+    loader, runs = read(student, rng, n, bs, is_train=False)
+    check_permutation(loader, runs[0], n, bs)
+    assert np.array_equal(order(runs[0]), np.arange(n)), (
+        "With is_train=False the examples came shuffled; they should keep their order. "
+        "Pass shuffle=is_train to the DataLoader rather than shuffle=True."
+    )
+
+
+@pytest.mark.points(2)
+def test_works_with_more_than_two_tensors(student, rng, params):
+    """Works with any number of tensors, here three, keeping them aligned
+    load_array((features, labels, extra), batch_size) yields batches of three."""
+    bs = params["batch_size"]
+    _, runs = read(student, rng, 3 * bs, bs, count=3)
+    for X_b, y_b, z_b in runs[0]:
+        X_idx = X_b.reshape(len(X_b), -1)[:, 0]
+        assert np.array_equal(X_idx, y_b.reshape(-1) - LABEL_OFFSET) and np.array_equal(
+            X_idx, z_b.reshape(-1) - EXTRA_OFFSET), (
+            "With three tensors, a batch's items do not belong to the same examples. Unpack all "
+            "of them into the dataset: data.TensorDataset(*data_arrays)."
+        )

@@ -1,0 +1,328 @@
+"""train_concise: the book's loop with DataLoader, nn.Linear, nn.MSELoss and torch.optim.SGD.
+
+The worker runs the student's train_concise with the grader's own load_array and linear_net
+(those two have their own tests), on data the grader made, and watches every minibatch and
+optimizer step through PyTorch's global hooks. Gradients are re-computed here, in numpy.
+"""
+
+import numpy as np
+import pytest
+
+from autograder.engine.checks import close, kind_name, short, tensor_of
+from autograder.engine.student import StudentError
+
+pytestmark = pytest.mark.tags("train_concise")
+BOOK_STEP = "trainer.zero_grad(); l.backward(); trainer.step()"
+NO_STEPS = ("No torch.optim optimizer step was seen. Make trainer = torch.optim.SGD(net.parameters(), "
+            "lr=lr) and call trainer.step() once per minibatch.")
+
+
+def problem(rng, params, n, d=None, w=None, b=None):
+    """n examples of a fresh linear problem: (X, y, w, b), with the assignment's noise."""
+    d = d or len(params["true_w"]) + 1
+    w = rng.normal(0, 2, d).round(2) if w is None else np.asarray(w, dtype=np.float64)
+    b = round(float(rng.uniform(-5, 5)), 2) if b is None else float(b)
+    X = rng.normal(0, 1, (n, d)).astype(np.float32)
+    y = X.astype(np.float64) @ w + b + rng.normal(0, params["noise"], n)
+    return X, y.reshape(-1, 1).astype(np.float32), w, b
+
+
+def train(student, rng, X, y, device="cpu", trace_steps=3, **kwargs):
+    eval_X = rng.normal(0, 1, (20, X.shape[1])).astype(np.float32)
+    try:
+        out = student.probe("train_concise", what="train_concise", timeout=60, features=X, labels=y,
+                            kwargs=kwargs, eval_X=eval_X, device=device, trace_steps=trace_steps)
+    except StudentError as exc:
+        if "mat1 and mat2 shapes cannot be multiplied" in exc.message:
+            raise AssertionError(
+                f"Your code raised {exc.describe()}\nHint: the grader's features have {X.shape[1]} "
+                "columns; make the net with linear_net(features.shape[1]), not a fixed number."
+            ) from None
+        raise
+    return out, eval_X
+
+
+def learned(out, eval_X):
+    """The (w, b) the returned net computes, from its predictions (whatever its structure)."""
+    net = out["returned"]
+    assert net["kind"] == "module", (
+        f"train_concise returns {kind_name(net)}; return the trained net (an nn.Module)."
+    )
+    assert out["forward_error"] is None, f"The returned net failed on new data: {out['forward_error']}"
+    pred = tensor_of(out["predictions"], "net(X)").astype(np.float64)
+    assert pred.size == len(eval_X), (
+        f"The returned net gives {pred.size} values for {len(eval_X)} examples; expected one each."
+    )
+    A = np.hstack([eval_X, np.ones((len(eval_X), 1))]).astype(np.float64)
+    coef, *_ = np.linalg.lstsq(A, pred.reshape(-1), rcond=None)
+    return coef[:-1], coef[-1]
+
+
+def examples_seen(out):
+    sizes = out["steps"]["sizes"]
+    return sum(s for s in sizes if s is not None), len(sizes)
+
+
+def diagnose(out, X, y, num_epochs):
+    """The most likely reason training went wrong, from what the loop did."""
+    seen, steps = examples_seen(out)
+    if steps == 0:
+        return NO_STEPS
+    verdicts = [v for v, _ in classify_steps(out, X, y)]
+    if verdicts and verdicts[0] == "none":
+        return ("The optimizer stepped while the parameters had no gradient: call l.backward() before "
+                f"trainer.step(), in the order {BOOK_STEP}.")
+    if any(v.startswith("accumulated") for v in verdicts):
+        return ("Each step used the gradients of all earlier minibatches added up: clear them with "
+                f"trainer.zero_grad() in every iteration ({BOOK_STEP}).")
+    if seen < num_epochs * len(X):
+        return (f"The loop took {steps} steps over {seen} examples, fewer than {num_epochs} passes over "
+                f"{len(X)} examples: is a `return` inside the loop?")
+    return "Look at the other train_concise checks for what the loop did differently."
+
+
+# -- the gradient at a step, recomputed on the trusted side ---------------------------------
+
+def step_parts(step):
+    """(W before, b before, W grad, b grad, W after, b after) of a traced step; grads may be None."""
+    def pick(descs, what):
+        W = next((d for d in descs if d.get("kind") == "tensor" and len(d["shape"]) == 2), None)
+        b = next((d for d in descs if d.get("kind") == "tensor" and len(d["shape"]) == 1), None)
+        return (None if W is None else np.asarray(W["value"], dtype=np.float64),
+                None if b is None else np.asarray(b["value"], dtype=np.float64).reshape(-1))
+    W0, b0 = pick(step["before"], "parameters")
+    gW, gb = pick(step["grads"], "gradients")
+    W1, b1 = pick(step["after"], "parameters")
+    return W0, b0, gW, gb, W1, b1
+
+
+CANDIDATES = {
+    # loss name -> d loss / d prediction, per example, for residuals r = prediction - label
+    "mse": lambda r: 2 * r / len(r),
+    "mse_sum": lambda r: 2 * r,
+    "half_mse": lambda r: r / len(r),
+    "l1": lambda r: np.sign(r) / len(r),
+    "huber": lambda r: np.clip(r, -1, 1) / len(r),
+}
+
+
+def classify_steps(out, X, y):
+    """Per traced step: (verdict, expected MSE gradient). Verdicts: fresh:<loss>,
+    accumulated:<loss>, none (no gradient at the step), unknown, no_batch."""
+    rows = {row.tobytes(): i for i, row in enumerate(X)}
+    results, previous = [], None
+    for step in out["trace"]:
+        W0, b0, gW, gb, *_ = step_parts(step)
+        batch = step["input"]
+        if W0 is None or b0 is None:
+            results.append(("unknown", None))
+            previous = None
+            continue
+        if gW is None or gb is None or (not np.any(gW) and not np.any(gb)):
+            results.append(("none", None))
+            previous = (gW, gb)
+            continue
+        idx = [rows.get(np.asarray(r, dtype=np.float32).tobytes()) for r in np.asarray(batch)] \
+            if batch is not None and np.ndim(batch) == 2 else [None]
+        if None in idx:
+            results.append(("no_batch", None))
+            previous = (gW, gb)
+            continue
+        Xb = X[idx].astype(np.float64)
+        r = Xb @ W0.reshape(-1) + b0[0] - y[idx, 0].astype(np.float64)
+        verdict = "unknown"
+        for name, dloss in CANDIDATES.items():
+            g = dloss(r)
+            eW, eb = (g @ Xb).reshape(W0.shape), np.array([g.sum()])
+            if close(gW, eW, 1e-3, 1e-4) and close(gb, eb, 1e-3, 1e-4):
+                verdict = f"fresh:{name}"
+                break
+            if previous is not None and previous[0] is not None and previous[1] is not None and \
+                    close(gW, eW + previous[0], 1e-3, 1e-4) and close(gb, eb + previous[1], 1e-3, 1e-4):
+                verdict = f"accumulated:{name}"
+                break
+        g = CANDIDATES["mse"](r)
+        results.append((verdict, ((g @ Xb).reshape(W0.shape), np.array([g.sum()]))))
+        previous = (gW, gb)
+    return results
+
+
+LOSS_HINTS = {
+    "mse_sum": "nn.MSELoss(reduction='sum'): the gradient is batch_size times the mean's. Use "
+               "nn.MSELoss(), whose default reduction is the mean.",
+    "half_mse": "the squared loss with a 1/2 (section 3.2's). Use nn.MSELoss(), the mean of the squared "
+                "errors without the 1/2.",
+    "l1": "an absolute-error loss (nn.L1Loss). Use nn.MSELoss(), the mean squared error.",
+    "huber": "Huber's loss (nn.HuberLoss). Use nn.MSELoss(), the mean squared error.",
+}
+
+
+def traced(student, rng, params):
+    X, y, *_ = problem(rng, params, params["num_examples"])
+    out, _ = train(student, rng, X, y, batch_size=params["batch_size"], lr=params["lr"],
+                   num_epochs=params["num_epochs"])
+    assert out["steps"]["sizes"], NO_STEPS
+    return out, X, y
+
+
+# -- the tests -----------------------------------------------------------------------------------
+
+def check_recovered(out, eval_X, w, b, num_epochs, X, y):
+    w_fit, b_fit = learned(out, eval_X)
+    tol = 0.02 + 0.01 * np.abs(w).max()
+    seen = f"learned w = {short(w_fit)}, b = {b_fit:.4f}; true w = {short(w)}, b = {b}"
+    ok = np.all(np.isfinite(w_fit)) and np.abs(w_fit - w).max() < tol and abs(b_fit - b) < tol
+    assert ok, (f"After training, the net did not recover the true parameters within {tol:.3g} ({seen}). "
+                + diagnose(out, X, y, num_epochs))
+
+
+@pytest.mark.points(12)
+def test_recovers_parameters_cpu(student, rng, params):
+    """Returns a trained net that recovers w and b (CPU)
+    train_concise(features, labels) with its default arguments, on 1,000 grader-made examples with
+    one feature more than the notebook's and a new w and b."""
+    X, y, w, b = problem(rng, params, params["num_examples"])
+    out, eval_X = train(student, rng, X, y)
+    check_recovered(out, eval_X, w, b, params["num_epochs"], X, y)
+
+
+@pytest.mark.points(6)
+def test_gradient_is_the_mse_of_the_minibatch(student, rng, params):
+    """Steps with the gradient of nn.MSELoss() on the current minibatch, after backward()
+    The gradient the optimizer finds at the first step, against the grader's own computation."""
+    out, X, y = traced(student, rng, params)
+    verdict, expected = classify_steps(out, X, y)[0]
+    if verdict == "none":
+        raise AssertionError(
+            "When trainer.step() ran, the parameters had no gradient (None or zero), so the step "
+            f"did nothing: step() came before l.backward(). Use the book's order: {BOOK_STEP}."
+        )
+    if verdict == "no_batch":
+        raise AssertionError(
+            "The net's input just before the first step was not a minibatch of the features passed "
+            "to train_concise. Iterate over load_array((features, labels), batch_size) and call "
+            "net(X) on each X; use the arguments, not the notebook's global features."
+        )
+    loss = verdict.split(":")[-1]
+    if loss in LOSS_HINTS:
+        raise AssertionError(f"The gradient at the first step is that of {LOSS_HINTS[loss]}")
+    gW = step_parts(out["trace"][0])[2]
+    assert loss == "mse", (
+        f"The gradient of the weight at the first step is {short(gW)}; nn.MSELoss() on that "
+        f"minibatch gives {short(expected[0]) if expected else '?'}. Compute l = loss(net(X), y) "
+        "with loss = nn.MSELoss(), and y of the same shape as net(X)."
+    )
+
+
+@pytest.mark.points(5)
+def test_gradients_cleared_every_step(student, rng, params):
+    """Clears the gradients in every iteration (zero_grad)
+    The gradients at the second and third steps must come from their own minibatch alone."""
+    out, X, y = traced(student, rng, params)
+    for k, (verdict, _) in enumerate(classify_steps(out, X, y)):
+        assert not verdict.startswith("accumulated"), (
+            f"At step {k + 1} the gradient was this minibatch's plus the previous step's: backward() "
+            "adds to .grad, so the gradients piled up. Call trainer.zero_grad() in every iteration, "
+            f"{BOOK_STEP}."
+        )
+
+
+@pytest.mark.points(4)
+def test_steps_are_plain_sgd(student, rng, params):
+    """Updates with torch.optim.SGD: each parameter moves by -lr times its gradient
+    The parameters before and after the first three steps."""
+    out, X, y = traced(student, rng, params)
+    lr = params["lr"]
+    names = set(out["steps"]["optimizers"])
+    assert names == {"SGD"}, (
+        f"The optimizer is {', '.join(sorted(names))}; the book uses torch.optim.SGD(net.parameters(), lr=lr)."
+    )
+    for k, step in enumerate(out["trace"]):
+        W0, b0, gW, gb, W1, b1 = step_parts(step)
+        assert W0 is not None and b0 is not None and W1 is not None and b1 is not None, (
+            "The optimizer does not hold a weight matrix and a bias vector: give it net.parameters()."
+        )
+        eW = W0 if gW is None else W0 - lr * gW
+        eb = b0 if gb is None else b0 - lr * gb
+        assert close(W1, eW) and close(b1, eb), (
+            f"At step {k + 1} the weight went from {short(W0)} to {short(W1)} with gradient "
+            f"{short(gW) if gW is not None else None}; SGD with lr = {lr} gives {short(eW)}. Use plain "
+            "torch.optim.SGD(net.parameters(), lr=lr): no momentum, no weight decay."
+        )
+
+
+@pytest.mark.points(5)
+def test_honours_lr(student, rng, params):
+    """Uses the lr it is given: with a tiny lr, 3 epochs are not enough
+    train_concise(features, labels, lr=lr / 300) on the notebook's w and b must not have converged."""
+    lr = params["lr"] / 300
+    X, y, w, b = problem(rng, params, params["num_examples"], d=len(params["true_w"]),
+                         w=params["true_w"], b=params["true_b"])
+    out, eval_X = train(student, rng, X, y, lr=lr)
+    used = {round(v, 12) for group in out["steps"]["lrs"] for v in group}
+    assert not used or used == {round(lr, 12)}, (
+        f"train_concise was called with lr = {lr:.3g} but the optimizer used lr = "
+        f"{', '.join(f'{v:g}' for v in sorted(used))}. Pass the argument on: "
+        "torch.optim.SGD(net.parameters(), lr=lr)."
+    )
+    w_fit, b_fit = learned(out, eval_X)
+    error = max(np.abs(w_fit - w).max(), abs(b_fit - b))
+    assert error > 0.2 * max(np.abs(w).max(), abs(b)), (
+        f"With lr = {lr:.3g} the net still recovered w and b (largest error {error:.3g}) in "
+        f"{params['num_epochs']} epochs, as if the lr argument were not used. Pass it to the "
+        "optimizer: torch.optim.SGD(net.parameters(), lr=lr)."
+    )
+
+
+def small_run(student, rng, params):
+    """2 epochs over 100 examples in batches of 7: 15 steps per epoch, the last of 2 examples."""
+    bs, n, epochs = 7, 100, 2
+    if bs == params["batch_size"]:
+        bs = 6
+    X, y, *_ = problem(rng, params, n)
+    out, _ = train(student, rng, X, y, batch_size=bs, num_epochs=epochs, trace_steps=0)
+    assert out["steps"]["sizes"], NO_STEPS
+    return out, bs, n, epochs
+
+
+@pytest.mark.points(4)
+def test_honours_batch_size(student, rng, params):
+    """Uses the batch_size it is given
+    train_concise(features, labels, batch_size=7, num_epochs=2) on 100 examples: every step's
+    minibatch holds 7 examples, except the last of each epoch (2)."""
+    out, bs, n, _ = small_run(student, rng, params)
+    sizes = out["steps"]["sizes"]
+    assert None not in sizes, "Some optimizer steps came before the net had seen any minibatch."
+    assert set(sizes) <= {bs, n % bs} and max(sizes) == bs, (
+        f"With batch_size = {bs} the minibatches before each step held {sorted(set(sizes))} examples. "
+        "Pass the argument on: load_array((features, labels), batch_size)."
+    )
+
+
+@pytest.mark.points(4)
+def test_honours_num_epochs(student, rng, params):
+    """Goes through the data num_epochs times, stepping once per minibatch
+    train_concise(features, labels, batch_size=7, num_epochs=2) on 100 examples: 200 examples seen
+    by the optimizer's steps."""
+    out, bs, n, epochs = small_run(student, rng, params)
+    seen, steps = examples_seen(out)
+    if seen < n:
+        raise AssertionError(
+            f"The loop stopped after {steps} step(s) ({seen} examples), within the first epoch: is a "
+            "`return` or `break` inside the loop over minibatches? Return the net after all epochs."
+        )
+    assert seen == epochs * n, (
+        f"With num_epochs = {epochs} the steps went through {seen} examples, {seen / n:g} passes over "
+        f"the {n} examples; expected {epochs} passes ({epochs * n}). Loop `for epoch in "
+        "range(num_epochs)`, over every minibatch, and return the net after the last epoch."
+    )
+
+
+@pytest.mark.points(0)
+def test_recovers_parameters_cuda(student, rng, params, cuda):
+    """train_concise also trains on a CUDA device (no points)
+    Features and labels on the GPU; the net must be moved there too, net.to(features.device).
+    Only where the grading machine has a GPU; elsewhere reported as skipped."""
+    X, y, w, b = problem(rng, params, params["num_examples"])
+    out, eval_X = train(student, rng, X, y, device="cuda")
+    check_recovered(out, eval_X, w, b, params["num_epochs"], X, y)
