@@ -26,7 +26,7 @@ def one_net(student, num_inputs, X=None):
 def the_layer(net, num_inputs):
     """The single nn.Linear inside the nn.Sequential, failing with the reason otherwise."""
     assert SEQUENTIAL in net["classes"], (
-        f"linear_net returns an {net['type']}, not an nn.Sequential. Wrap the layer, "
+        f"linear_net returns a bare {net['type']}, not an nn.Sequential. Wrap the layer, "
         "nn.Sequential(nn.Linear(num_inputs, 1)), so that net[0] is the layer as in the book."
     )
     layers = net["children"]
@@ -37,6 +37,17 @@ def the_layer(net, num_inputs):
     layer = layers[0]
     assert LINEAR in layer["classes"], f"The layer is an {layer['type']}, not an nn.Linear."
     return layer
+
+
+def find_linear(net):
+    """The first nn.Linear in the net, the net itself included (None when there is none)."""
+    if LINEAR in net["classes"]:
+        return net
+    for child in net["children"]:
+        found = find_linear(child)
+        if found is not None:
+            return found
+    return None
 
 
 def draws(student, num_inputs):
@@ -73,7 +84,8 @@ def test_follows_num_inputs(student):
     """Makes a layer with num_inputs inputs, for 1, 5 and 7
     The number of features is an argument, not always 2."""
     for d in (1, 5, 7):
-        layer = the_layer(one_net(student, d)["net"], d)
+        layer = find_linear(one_net(student, d)["net"])
+        assert layer is not None, f"linear_net({d}) returns a network without an nn.Linear layer."
         weight = layer["parameters"].get("weight")
         assert weight is not None, "The nn.Linear layer has no weight."
         shape = tuple(weight["shape"])

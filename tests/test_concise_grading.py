@@ -1,0 +1,150 @@
+"""The concise assignment: reference full marks, stubs zero, the corpus lands exactly, nbgrader agrees."""
+
+import json
+import shutil
+
+import pytest
+
+from autograder.assignment import Assignment
+from autograder.corpus import ROOT, release_path, solution_path, submission, write
+from autograder.corpus.linreg_concise import RIGHT, WRONG
+from autograder.course import nbgrader, release
+from autograder.notebook import grade_cell_part, read_notebook
+from tests.conftest import grade, part_max, parts
+
+ASSIGNMENT = "linreg_concise"
+CASES = WRONG + RIGHT
+PARTS = {"load_array": 20, "linear_net": 15, "train_concise": 40, "sum_reduction_lr": 5, "huber_loss": 10,
+         "weight_grad": 10}
+EXERCISES = {"sum_reduction_lr", "huber_loss", "weight_grad"}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Reference, stubs and every corpus case, graded in one run of the CLI."""
+    folder = tmp_path_factory.mktemp("concise")
+    paths = {"source": solution_path(ASSIGNMENT), "stubs": release_path(ASSIGNMENT),
+             "reference": write(submission(ASSIGNMENT), folder / "ref" / f"{ASSIGNMENT}.ipynb")}
+    for i, case in enumerate(CASES):
+        paths[case.name] = write(submission(ASSIGNMENT, case.cells), folder / f"case{i}" /
+                                 f"{ASSIGNMENT}.ipynb")
+    results = grade(list(paths.values()))
+    return dict(zip(paths, results, strict=True))
+
+
+@pytest.mark.parametrize("which", ["source", "reference"])
+def test_reference_scores_full_marks(graded, which):
+    """The instructor's source and the released notebook answered with it both get 100."""
+    result = graded[which]
+    assert result["max_score"] == 100 and part_max(result) == PARTS
+    failed = [t["name"] + ": " + t["output"] for t in result["tests"] if t["status"] == "failed"]
+    assert result["score"] == 100, failed
+    assert not result["extra_data"]["grading_errors"]
+
+
+def test_stubs_score_zero_without_crashing(graded):
+    result = graded["stubs"]
+    assert result["score"] == 0 and result["max_score"] == 100
+    assert not result["extra_data"]["grading_errors"]
+    assert all("stub" in t["output"] for t in result["tests"] if t["status"] == "failed")
+
+
+def test_corpus_has_enough_cases():
+    assert len(WRONG) >= 10 and len(RIGHT) >= 2
+    assert len({c.name for c in CASES}) == len(CASES)
+    assert all(c.expected and c.hint for c in WRONG) and not any(c.expected for c in RIGHT)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_corpus_case_lands_exactly(graded, case):
+    result = graded[case.name]
+    expected = {**part_max(result), **case.expected}
+    assert parts(result) == expected
+    assert not result["extra_data"]["grading_errors"]
+    if case.hint:
+        feedback = "\n".join(t["output"] for t in result["tests"] if t["status"] == "failed")
+        assert case.hint in feedback
+
+
+def test_every_test_is_tagged_with_a_part(graded):
+    for test in graded["reference"]["tests"]:
+        part, *rest = test["tags"]
+        assert part in PARTS
+        assert rest == (["exercise"] if part in EXERCISES else []), test["name"]
+
+
+def test_cuda_check_is_worth_nothing_and_skips_without_a_gpu(graded):
+    cuda = [t for t in graded["reference"]["tests"] if "CUDA" in t["name"]]
+    assert len(cuda) == 1 and cuda[0]["max_score"] == 0
+    assert cuda[0]["status"] in ("passed", "skipped"), cuda[0]["output"]
+    if cuda[0]["status"] == "skipped":
+        assert "no points are lost" in cuda[0]["output"]
+
+
+def test_grade_cells_carry_the_suite_points(graded):
+    """The notebook's grade cells and the suite agree on each part's points."""
+    nb = read_notebook(solution_path(ASSIGNMENT))
+    cells = {grade_cell_part(c): c.metadata.nbgrader.points for c in nb.cells
+             if c.metadata.get("nbgrader", {}).get("grade") and grade_cell_part(c)}
+    assert cells == part_max(graded["reference"])
+
+
+def test_setup_cell_matches_parameters():
+    """The set-up cell draws the data itself, from the parameters the suite reads."""
+    asg = Assignment.load(ASSIGNMENT, ROOT)
+    params = asg.params
+    namespace = {}
+    exec(asg.setup_code(), namespace)
+    assert namespace["true_w"].tolist() == pytest.approx(params["true_w"])
+    for key, name in [("true_b", "true_b"), ("num_examples", "num_examples"), ("noise", "noise_std"),
+                      ("batch_size", "batch_size"), ("lr", "lr"), ("num_epochs", "num_epochs")]:
+        assert namespace[name] == pytest.approx(params[key]), key
+    X, y = namespace["features"].numpy(), namespace["labels"].numpy()
+    assert X.shape == (params["num_examples"], len(params["true_w"])) and y.shape == (params["num_examples"], 1)
+    residual = y[:, 0] - (X @ params["true_w"] + params["true_b"])
+    assert abs(residual.std() / params["noise"] - 1) < 0.15
+
+
+def test_regrading_gives_an_identical_result(tmp_path):
+    case = next(c for c in WRONG if c.name == "train_concise never clears the gradients")
+    path = write(submission(ASSIGNMENT, case.cells), tmp_path / f"{ASSIGNMENT}.ipynb")
+    first, second = grade([path, path], "--student", "s1")
+    for result in (first, second):
+        result.pop("execution_time")
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A fresh copy of the course holding only this assignment's source, released by nbgrader."""
+    root = tmp_path_factory.mktemp("course")
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, root / "solutions" / ASSIGNMENT)
+    assert release(ASSIGNMENT, root) == 0
+    return root
+
+
+@pytest.mark.slow
+def test_committed_release_is_in_sync(course):
+    """assignments/linreg_concise is exactly what nbgrader generates from the source."""
+    for name in (f"{ASSIGNMENT}.ipynb", "assignment.json"):
+        fresh = (course / "assignments" / ASSIGNMENT / name).read_bytes()
+        assert fresh == (ROOT / "assignments" / ASSIGNMENT / name).read_bytes(), (
+            f"assignments/{ASSIGNMENT}/{name} is stale: run `autograder release {ASSIGNMENT}` and commit it")
+
+
+@pytest.mark.slow
+def test_nbgrader_autograde_uses_the_engine(course):
+    """nbgrader autograde scores each grade cell with the engine's part score; written answers stay manual."""
+    case = next(c for c in WRONG if c.name == "train_concise never clears the gradients")
+    write(submission(ASSIGNMENT, case.cells), course / "submitted" / "zed" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    nbgrader(["autograde", ASSIGNMENT, "--force"], course, quiet=True)
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        notebook = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, "zed")
+        scores = {g.name: (g.auto_score, g.max_score) for g in notebook.grades}
+    expected = {**PARTS, **case.expected}
+    assert {name.removeprefix("check_"): score for name, score in scores.items() if name.startswith("check_")} \
+        == {part: (float(expected[part]), float(PARTS[part])) for part in PARTS}
+    assert {name for name in scores if name.startswith("exercise_")} == {"exercise_1", "exercise_2", "exercise_3"}
