@@ -10,6 +10,8 @@ import shutil
 import nbformat
 
 from autograder.corpus import ROOT, release_path, submission, write
+from autograder.corpus.linreg_concise import RIGHT as CONCISE_RIGHT
+from autograder.corpus.linreg_concise import WRONG as CONCISE_WRONG
 from autograder.corpus.linreg_scratch import WRONG as SCRATCH_WRONG
 
 SAMPLES = ROOT / "samples" / "submitted"
@@ -32,6 +34,20 @@ def main() -> None:
     }
     for student, nb in students.items():
         write(nb, SAMPLES / student / "linreg_scratch" / "linreg_scratch.ipynb")
+
+    concise = cases(CONCISE_WRONG)
+    students = {
+        "ada": submission("linreg_concise"),
+        "ben": nbformat.read(release_path("linreg_concise"), as_version=4),  # handed in untouched
+        "cyd": submission("linreg_concise", concise["train_concise never clears the gradients"]),
+        "dee": submission("linreg_concise", {**concise["load_array drops the last, smaller batch"],
+                                             **concise["huber_loss is the book's sigma variant (SmoothL1Loss)"]}),
+        "eve": submission("linreg_concise", {k: v for case in CONCISE_RIGHT for k, v in case.cells.items()}),
+        "fay": submission("linreg_concise", {"train_concise": "def train_concise(features, labels, batch_size=10, "
+                                                              "lr=0.03, num_epochs=3)\n    pass\n"}),
+    }
+    for student, nb in students.items():
+        write(nb, SAMPLES / student / "linreg_concise" / "linreg_concise.ipynb")
 
 
 if __name__ == "__main__":

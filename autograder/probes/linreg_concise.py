@@ -104,8 +104,9 @@ def probe_linear_net_draws(ns: dict[str, Any], num_inputs: int, calls: int) -> d
 class LoopRecorder:
     """Global-hook callbacks: the minibatch size before every optimizer step, details of the first few."""
 
-    def __init__(self, trace_steps: int) -> None:
+    def __init__(self, trace_steps: int, max_steps: int) -> None:
         self.trace_steps = trace_steps
+        self.max_steps = max_steps
         self.last_size: int | None = None
         self.last_input: Any = None
         self.sizes: list[int | None] = []
@@ -123,6 +124,9 @@ class LoopRecorder:
             self.last_input = X.detach().to("cpu").numpy().copy()
 
     def before_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if len(self.sizes) >= self.max_steps:
+            raise RuntimeError(f"train_concise took more than {self.max_steps} optimizer steps, far more "
+                               "than its epochs over the data need: does its loop ever end?")
         self.sizes.append(self.last_size)
         self.lrs.append([float(group.get("lr", math.nan)) for group in optimizer.param_groups])
         self.optimizers.append(type(optimizer).__name__)
@@ -141,11 +145,14 @@ class LoopRecorder:
 
 
 def probe_train_concise(ns: dict[str, Any], features: Any, labels: Any, kwargs: dict[str, Any],
-                        eval_X: Any, device: str = "cpu", trace_steps: int = 3) -> dict[str, Any]:
-    """Run train_concise(features, labels, **kwargs) and describe the loop and the net it returns."""
+                        eval_X: Any, max_steps: int, device: str = "cpu", trace_steps: int = 3) -> dict[str, Any]:
+    """Run train_concise(features, labels, **kwargs) and describe the loop and the net it returns.
+
+    A loop that steps more than ``max_steps`` times is stopped with an error: it would not end.
+    """
     train_concise = student_function(ns, "train_concise")
     X, y = tensor(features, device=device), tensor(labels, device=device)
-    recorder = LoopRecorder(trace_steps)
+    recorder = LoopRecorder(trace_steps, max_steps)
     saved = {name: ns[name] for name in ("load_array", "linear_net") if name in ns}
     ns.update(load_array=reference_load_array, linear_net=reference_linear_net)
     handles = [register_module_forward_hook(recorder.forward),

@@ -13,6 +13,7 @@ from autograder.engine.student import StudentError
 
 pytestmark = pytest.mark.tags("train_concise")
 BOOK_STEP = "trainer.zero_grad(); l.backward(); trainer.step()"
+DEFAULT_EPOCHS = 3  # train_concise's default num_epochs, in the signature the notebook gives
 NOT_THE_ARGUMENTS = ("The net's input before the first step was not a minibatch of the features passed to "
                      "train_concise. Iterate over load_array((features, labels), batch_size) and call net(X) on "
                      "each X: use the arguments, not the notebook's global features.")
@@ -32,9 +33,12 @@ def problem(rng, params, n, d=None, w=None, b=None):
 
 def train(student, rng, X, y, device="cpu", trace_steps=3, **kwargs):
     eval_X = rng.normal(0, 1, (20, X.shape[1])).astype(np.float32)
+    # Even with batches of one example, the epochs need at most this many steps.
+    max_steps = 2 * kwargs.get("num_epochs", DEFAULT_EPOCHS) * len(X) + 10
     try:
-        out = student.probe("train_concise", what="train_concise", timeout=60, features=X, labels=y,
-                            kwargs=kwargs, eval_X=eval_X, device=device, trace_steps=trace_steps)
+        out = student.probe("train_concise", what="train_concise", timeout=30, features=X, labels=y,
+                            kwargs=kwargs, eval_X=eval_X, max_steps=max_steps, device=device,
+                            trace_steps=trace_steps)
     except StudentError as exc:
         if "mat1 and mat2 shapes cannot be multiplied" in exc.message:
             raise AssertionError(
