@@ -94,14 +94,14 @@ def diagnose(out, X, y, num_epochs):
 
 def step_parts(step):
     """(W before, b before, W grad, b grad, W after, b after) of a traced step; grads may be None."""
-    def pick(descs, what):
+    def pick(descs):
         W = next((d for d in descs if d.get("kind") == "tensor" and len(d["shape"]) == 2), None)
         b = next((d for d in descs if d.get("kind") == "tensor" and len(d["shape"]) == 1), None)
         return (None if W is None else np.asarray(W["value"], dtype=np.float64),
                 None if b is None else np.asarray(b["value"], dtype=np.float64).reshape(-1))
-    W0, b0 = pick(step["before"], "parameters")
-    gW, gb = pick(step["grads"], "gradients")
-    W1, b1 = pick(step["after"], "parameters")
+    W0, b0 = pick(step["before"])
+    gW, gb = pick(step["grads"])
+    W1, b1 = pick(step["after"])
     return W0, b0, gW, gb, W1, b1
 
 
