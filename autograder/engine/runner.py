@@ -7,6 +7,7 @@ Gradescope-style test result. Test files are imported once per process and reuse
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import os
@@ -18,8 +19,22 @@ import numpy as np
 import pytest
 
 from autograder.assignment import Assignment, AssignmentError, find_course_root, list_assignments
-from autograder.engine.student import Limits, Student, StudentError, WorkerFault, derive_seed
-from autograder.notebook import NotebookError, answer_cells, assignment_of, read_notebook
+from autograder.engine.student import (
+    Limits,
+    SandboxUnavailable,
+    Student,
+    StudentError,
+    WorkerFault,
+    derive_seed,
+)
+from autograder.notebook import (
+    LARGE_NOTEBOOK_BYTES,
+    NotebookError,
+    answer_cells,
+    assignment_of,
+    check_answer_cells,
+    read_notebook,
+)
 from autograder.results import build_result
 
 # Known PyTorch and Python errors, and what they usually mean in this chapter.
@@ -46,10 +61,14 @@ def tags_of(item: pytest.Item) -> list[str]:
 class GradingPlugin:
     """Fixtures and result collection for one grading run."""
 
-    def __init__(self, student: Student, assignment: Assignment, device: str) -> None:
+    def __init__(self, student: Student, assignment: Assignment, device: str,
+                 cell_problems: dict[str, str] | None = None,
+                 signatures: tuple[dict[str, str], dict[str, str]] = ({}, {})) -> None:
         self.student = student
         self.assignment = assignment
         self.device = device
+        self.cell_problems = cell_problems or {}  # grade id -> why that answer cell was not run
+        self.expected_signatures, self.student_signatures = signatures
         self.entries: list[dict[str, Any]] = []
         self.errors: list[str] = []
 
@@ -121,14 +140,26 @@ class GradingPlugin:
             if exc.type == "MissingFunction":
                 text = exc.message
                 for tag in tags:
-                    problem = self.student.cell_problem(tag)
+                    problem = self.student.cell_problem(tag) or next(
+                        (p for g, p in self.cell_problems.items() if tag in g), None)
                     text += f"\n{problem}." if problem else ""
                 return text
             text = "Your code raised " + exc.describe()
+            if exc.type == "TypeError" and "argument" in exc.message:
+                for tag in tags:
+                    expected = self.expected_signatures.get(tag)
+                    if expected and self.student_signatures.get(tag) != expected:
+                        yours = self.student_signatures.get(tag, "not found")
+                        return (f"{text}\nHint: the grader calls `{expected}`, as the assignment defines "
+                                f"it; your definition is `{yours}`. Keep the given signature.")
             for needle, hint in KNOWN_ERRORS:
                 if needle in f"{exc.type}: {exc.message}":
                     return f"{text}\nHint: {hint}"
             return text
+        if isinstance(exc, SandboxUnavailable):  # the machine's problem, not the student's
+            if str(exc) not in self.errors:
+                self.errors.append(str(exc))
+            return f"The grader could not run your code ({exc}). This is not a verdict on your code."
         if isinstance(exc, WorkerFault):
             return str(exc)
         kind = type(exc).__name__ if exc is not None else "unknown error"
@@ -143,8 +174,25 @@ def pytest_args(suite_dir: Path) -> list[str]:
             "-p", "no:faulthandler", "-p", "no:warnings", "-p", "no:stepwise"]
 
 
-def run_suite(student: Student, assignment: Assignment, device: str) -> GradingPlugin:
-    plugin = GradingPlugin(student, assignment, device)
+def signatures(cells: list[tuple[str, str]]) -> dict[str, str]:
+    """``name -> "name(a, b)"`` for every top-level function the cells define (last one wins).
+
+    Parsed, never run: this is the trusted side reading student text.
+    """
+    found: dict[str, str] = {}
+    for _, source in cells:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                found[node.name] = f"{node.name}({ast.unparse(node.args)})"
+    return found
+
+
+def run_suite(student: Student, assignment: Assignment, device: str, **kwargs: Any) -> GradingPlugin:
+    plugin = GradingPlugin(student, assignment, device, **kwargs)
     with contextlib.redirect_stdout(io.StringIO()):
         pytest.main(pytest_args(assignment.suite_dir), plugins=[plugin])
     return plugin
@@ -166,8 +214,13 @@ def grade_notebook(path: str | Path, assignment: str | None = None, *,
         nb, problem = read_notebook(path), None
     except NotebookError as exc:
         nb, problem = None, f"Your notebook could not be graded: {exc}"
-    return grade(nb, path, assignment, course_root=course_root, device=device,
-                 student_id=student_id, limits=limits, problem=problem)
+    try:
+        return grade(nb, path, assignment, course_root=course_root, device=device,
+                     student_id=student_id, limits=limits, problem=problem)
+    except Exception as exc:  # a bug of ours must not stop the batch: this notebook says so
+        reason = f"The grader failed on this notebook ({type(exc).__name__}: {exc}); your TA has been told."
+        return build_result([], notebook=path, assignment=assignment or path.stem, student=student_id,
+                            output=reason, errors=[reason])
 
 
 def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Path | None = None,
@@ -184,15 +237,27 @@ def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Pa
         reason = problem or f"cannot tell which assignment {path.name} belongs to ({exc})"
         return build_result([], notebook=path, assignment=name, student=student_id, output=reason,
                             errors=[f"{reason}; pass --assignment (one of: {known})"])
-    student = Student(setup=asg.setup_code(),
-                      cells=[(c.grade_id, c.source) for c in answer_cells(nb)] if nb else [],
+    expected = asg.solution_cells()
+    cells, cell_problems, notes = [], {}, []
+    if nb is not None:
+        cells, cell_problems, notes = check_answer_cells(answer_cells(nb), [g for g, _ in expected])
+        size = path.stat().st_size if path.is_file() else 0
+        if size > LARGE_NOTEBOOK_BYTES:
+            notes.append(f"Your notebook is {size / 2**20:.0f} MB; the grader reads only its code and ignores "
+                         "outputs, but clear them before you submit (Kernel > Restart & Clear Output).")
+    submitted = [(c.grade_id, c.source) for c in cells]
+    student = Student(setup=asg.setup_code(), cells=submitted,
                       probe_module=asg.probe_module, seed_base=f"{asg.name}:{student_id}",
-                      device=worker_device(device), limits=limits or Limits(), unavailable=problem)
+                      device=worker_device(device), limits=limits or Limits.from_env(), unavailable=problem,
+                      private=[str(root), str(path.resolve().parent)])
     try:
-        plugin = run_suite(student, asg, device)
+        plugin = run_suite(student, asg, device, cell_problems=cell_problems,
+                           signatures=(signatures(expected), signatures(submitted)))
     finally:
         student.close()
     errors = ([problem] if problem else []) + plugin.errors
-    return build_result(plugin.entries, notebook=path, assignment=asg.name, student=student_id,
-                        output=problem, cell_errors=student.cell_errors, errors=errors,
-                        seconds=time.monotonic() - started)
+    result = build_result(plugin.entries, notebook=path, assignment=asg.name, student=student_id,
+                          output=problem or "\n".join(notes), cell_errors=student.cell_errors, errors=errors,
+                          seconds=time.monotonic() - started)
+    result["extra_data"]["sandbox"] = student.sandbox  # which protections held (README: threat model)
+    return result

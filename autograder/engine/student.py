@@ -9,17 +9,26 @@ costs only its own tests.
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import os
 import shutil
 import signal
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from multiprocessing.connection import wait
+from pathlib import Path
 from typing import Any
 
+from autograder.engine import sandbox
 from autograder.engine.protocol import MAX_MESSAGE_BYTES, ProtocolError, decode, encode
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+LIMITS_ENV = "AUTOGRADER_LIMITS"
+SANDBOX_ENV = "AUTOGRADER_SANDBOX"
+# Sandbox modes that failed after they started on this machine; later workers skip them.
+_BROKEN_MODES: set[str] = set()
 
 _CONTEXT: multiprocessing.context.BaseContext | None = None
 
@@ -44,6 +53,9 @@ def warm_up() -> None:
 
 @dataclass
 class Limits:
+    """Per-worker limits. ``AUTOGRADER_LIMITS`` (JSON, e.g. ``{"probe_seconds": 3}``) and
+    ``AUTOGRADER_SANDBOX`` (auto, namespaces, userns, rlimits) override the defaults."""
+
     probe_seconds: float = 10.0
     load_seconds: float = 20.0
     submission_seconds: float = 300.0
@@ -54,6 +66,20 @@ class Limits:
     open_files: int = 256
     processes: int | None = 256
     max_restarts: int = 25
+    sandbox: str = "auto"
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        """Defaults, overridden from the environment (a TA's machine, the kit's own tests)."""
+        overrides = json.loads(os.environ.get(LIMITS_ENV) or "{}")
+        known = {f.name for f in fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ValueError(f"{LIMITS_ENV} names unknown limits {sorted(unknown)} (known: {sorted(known)})")
+        if os.environ.get(SANDBOX_ENV):
+            overrides["sandbox"] = os.environ[SANDBOX_ENV]
+        sandbox.modes_for(overrides.get("sandbox", "auto"))  # fail early on a misspelt mode
+        return cls(**overrides)
 
     def for_worker(self, device: str) -> dict[str, Any]:
         # CUDA maps far more virtual memory than it uses: an address-space cap breaks it.
@@ -85,6 +111,10 @@ class WorkerFault(Exception):
     """The worker hung, crashed or exited; the message is written for the student."""
 
 
+class SandboxUnavailable(WorkerFault):
+    """The grading machine cannot set up the sandbox asked for: a problem for the TA."""
+
+
 def derive_seed(*parts: str) -> int:
     digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
     return int.from_bytes(digest[:8], "little") % 2**63
@@ -99,6 +129,7 @@ class Student:
     device: str = "cpu"
     limits: Limits = field(default_factory=Limits)
     unavailable: str | None = None  # set when the notebook could not be read at all
+    private: list[str] = field(default_factory=list)  # folders the worker must never see
 
     def __post_init__(self) -> None:
         self._proc: Any = None
@@ -110,6 +141,7 @@ class Student:
         self._test = ""
         self._calls = 0
         self.cell_errors: list[dict[str, Any]] = []
+        self.sandbox: dict[str, Any] | None = None  # how the last worker was sandboxed
 
     # -- used by the grading plugin -------------------------------------------------------
 
@@ -198,23 +230,33 @@ class Student:
             spec = {"workdir": self._workdir, "setup": self.setup, "cells": cells,
                     "probe_module": self.probe_module,
                     "limits": self.limits.for_worker(self.device),
-                    "seed": derive_seed(self.seed_base, "load")}
+                    "seed": derive_seed(self.seed_base, "load"),
+                    "sandbox": self._sandbox_spec()}
             ctx = context()
             self._conn, child = ctx.Pipe(duplex=True)
             self._proc = ctx.Process(target=_worker_main, args=(child, spec), daemon=True)
             self._proc.start()
             child.close()
-            loading = "setup"
+            loading = "sandbox"  # until the worker's first message: the sandbox is being set up
             try:
                 while True:
                     msg = self._receive(time.monotonic() + self.limits.load_seconds,
                                         "loading your notebook", self.limits.load_seconds)
+                    if "sandbox_failed" in msg:
+                        self._sandbox_failed(str(msg["sandbox_failed"]), str(msg.get("error")))
+                        break  # try again with the next mode
+                    if "sandbox" in msg:
+                        self.sandbox = msg["sandbox"]
                     if "loading" in msg:
                         loading = str(msg["loading"])
                         continue
                     self.cell_errors = list(msg.get("cell_errors", []))
                     return
+            except SandboxUnavailable:
+                raise
             except WorkerFault as fault:
+                if loading == "sandbox":
+                    raise SandboxUnavailable(f"the sandbox did not start: {fault}") from None
                 if loading == "setup":
                     raise WorkerFault(f"the assignment's set-up cell failed in the worker: {fault}") \
                         from None
@@ -223,17 +265,33 @@ class Student:
                           else "stopped the process running it")
                 self._skipped[loading] = reason
 
+    def _sandbox_spec(self) -> dict[str, Any]:
+        modes = sandbox.modes_for(self.limits.sandbox)
+        if self.limits.sandbox == "auto":
+            modes = [m for m in modes if m not in _BROKEN_MODES] or ["rlimits"]
+        private = {*self.private, str(Path.home()), os.getcwd(), str(PACKAGE_DIR.parent)}
+        return {"modes": modes, "private": sorted(private), "package_dir": str(PACKAGE_DIR),
+                "device": self.device}
+
+    def _sandbox_failed(self, mode: str, error: str) -> None:
+        """A mode broke after it started: in ``auto``, fall back to the next one for good."""
+        self._kill()
+        self._restarts -= 1  # not the student's fault
+        if self.limits.sandbox != "auto" or mode == "rlimits":
+            raise SandboxUnavailable(f"grading could not start: {error}. Set {SANDBOX_ENV} to a "
+                                     "mode this machine supports (see the README).")
+        _BROKEN_MODES.add(mode)
+
     def _kill(self) -> None:
         proc, self._proc = self._proc, None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
         if proc is not None:
-            if proc.pid:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            if proc.pid and proc.is_alive():
+                # The worker is a supervisor; its sandboxed child and anything that child
+                # started (setsid or not) are found through /proc and killed first.
+                sandbox.kill_tree(proc.pid)
             if proc.is_alive():
                 proc.kill()
             proc.join(5)

@@ -17,8 +17,6 @@ import io
 import linecache
 import os
 import random
-import resource
-import signal
 import sys
 import traceback
 from typing import Any
@@ -32,6 +30,7 @@ import matplotlib.pyplot  # noqa: E402, F401  (imported here so each worker gets
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from autograder.engine import sandbox  # noqa: E402
 from autograder.engine.protocol import decode, encode  # noqa: E402
 
 CELL_FILENAME = "<answer cell {}>"
@@ -70,23 +69,6 @@ def strip_magics(source: str) -> str:
     return "\n".join(lines)
 
 
-def apply_limits(limits: dict[str, Any]) -> None:
-    def cap(which: int, value: int | None) -> None:
-        if value is None:
-            return
-        soft, hard = resource.getrlimit(which)
-        new_hard = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(which, (min(value, new_hard), new_hard))
-
-    cap(resource.RLIMIT_CPU, limits.get("cpu_seconds"))
-    cap(resource.RLIMIT_AS, limits.get("memory_bytes"))
-    cap(resource.RLIMIT_FSIZE, limits.get("file_bytes"))
-    cap(resource.RLIMIT_NOFILE, limits.get("open_files"))
-    if limits.get("processes") is not None and os.getuid() != 0:
-        cap(resource.RLIMIT_NPROC, limits["processes"])
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-
-
 def describe_exception(exc: BaseException) -> dict[str, Any]:
     """Type, message and the student's own line: never a frame of grader code."""
     where = None
@@ -122,21 +104,34 @@ def main(conn: Any, spec: dict[str, Any]) -> None:
     os.setsid()
     workdir = spec["workdir"]
     os.chdir(workdir)
-    os.environ.update(HOME=workdir, TMPDIR=workdir, MPLCONFIGDIR=workdir)
-    out_fd = os.open(os.path.join(workdir, "output.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    # Output goes to a log in the worker's folder, which nobody parses: the first
+    # ``output_bytes`` of Python-level prints, and at most ``file_bytes`` of raw writes.
+    out_fd = os.open(os.path.join(workdir, "output.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null_fd = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null_fd, 0)
     os.dup2(out_fd, 1)
     os.dup2(out_fd, 2)
+    os.close(out_fd)
+    os.close(null_fd)
     stream = CappedStream(1, spec["limits"].get("output_bytes", 1 << 20))
     sys.stdout = sys.stderr = stream
-    apply_limits(spec["limits"])
+    # Imported, and the probes looked up, before the sandbox hides the disk and before student
+    # code could replace them in the module.
+    probes = importlib.import_module(spec["probe_module"])
+    probe_table = {name[len("probe_"):]: getattr(probes, name) for name in dir(probes)
+                   if name.startswith("probe_")}
+    send = conn.send_bytes
+    try:
+        box = sandbox.enter(spec)  # forks: only the sandboxed child comes back
+    except sandbox.SandboxFailed as exc:
+        send(encode({"sandbox_failed": exc.mode, "error": str(exc)}))
+        os._exit(3)
+    os.environ.update(HOME=workdir, TMPDIR=workdir, MPLCONFIGDIR=workdir)
     torch.set_num_threads(1)
     seed_everything(spec["seed"])
-
-    probes = importlib.import_module(spec["probe_module"])
-    send = conn.send_bytes
     ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
 
-    send(encode({"loading": "setup"}))
+    send(encode({"loading": "setup", "sandbox": box}))
     run_cell(ns, spec["setup"], SETUP_FILENAME)
     cell_errors = []
     for grade_id, source in spec["cells"]:
@@ -153,7 +148,7 @@ def main(conn: Any, spec: dict[str, Any]) -> None:
             break
         seed_everything(request["seed"])
         try:
-            probe = getattr(probes, "probe_" + request["name"])
+            probe = probe_table[request["name"]]
             result = probe(ns, **request["args"])
             reply = {"ok": True, "result": result}
         except BaseException as exc:  # noqa: BLE001 - SystemExit and friends included

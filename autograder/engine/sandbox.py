@@ -1,0 +1,483 @@
+"""The sandbox around one worker: what student code can see, use and leave behind.
+
+``enter`` runs in the forked worker before any student code. It picks the strongest mode the
+machine allows, then forks: the *supervisor* (the process the grader started) stays outside
+and only waits; the *sandboxed child* returns from ``enter`` and runs the submission.
+
+Modes, strongest first (see the README's threat model):
+
+- ``namespaces`` (root): new mount, network, PID, IPC and UTS namespaces. The child sees a
+  fresh root holding only the system folders, the Python environment and the engine, all
+  read-only; the hidden suites, the course, HOME and /tmp are absent. Its network has only a
+  loopback that is down. It is PID 1 of its own PID namespace, so when it ends the kernel
+  kills every process it started, whatever they did (setsid, double fork). It runs as
+  ``nobody`` with no capabilities.
+- ``userns`` (no root, unprivileged user namespaces allowed): the same namespaces inside a
+  user namespace, with every capability dropped before student code runs.
+- ``rlimits`` (neither): resource limits, its own folder, and process clean-up through a
+  subreaper supervisor. Student code runs with the grader's user rights (``nobody`` when the
+  grader is root and the Python environment is world-readable): it can read what that user
+  reads and reach the network.
+
+Every mode: CPU-time, address-space, process-count, file-size and open-file limits, no core
+dumps, ``no_new_privs`` (set-uid programs gain nothing). Only the standard library is used,
+so the trusted side can import this module too (for ``kill_tree``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+import resource
+import select
+import signal
+import sys
+from typing import Any
+
+MODES = ("namespaces", "userns", "rlimits")
+NOBODY = 65534
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+AT_FDCWD, AT_RECURSIVE = -100, 0x8000
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 1, 2, 4
+
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_SECUREBITS = 1, 24, 28
+PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 36, 38, 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+SECBIT_NOROOT, SECBIT_NOROOT_LOCKED, SECBIT_KEEP_CAPS_LOCKED = 1, 2, 32
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine())
+SYS_MOUNT_SETATTR = 442  # the same number on every architecture
+
+# /etc entries the Python runtime and the C library may read; nothing else of /etc is shown.
+ETC_FILES = ("passwd", "group", "nsswitch.conf", "hosts", "localtime", "ld.so.cache",
+             "ld.so.conf", "ld.so.conf.d", "fonts")
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt/conda")
+DEVICES = ("null", "zero", "full", "random", "urandom")
+ROOT_TMPFS = "size=64m,nr_inodes=16384,mode=755"
+
+# Loaded now, in the fork server: after the root changes, a library may no longer be found.
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class SandboxFailed(Exception):
+    """Setting up ``mode`` failed after the point of no return: this worker must not run code."""
+
+    def __init__(self, mode: str, message: str) -> None:
+        super().__init__(f"the {mode} sandbox could not be set up: {message}")
+        self.mode = mode
+
+
+class _NotAvailable(Exception):
+    """The mode cannot even start here (no privilege, no kernel support); try the next one."""
+
+
+def _check(result: int, what: str) -> int:
+    if result == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return result
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    def enc(s: str | None) -> bytes | None:
+        return s.encode() if s is not None else None
+
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+           f"mount {source or fstype} on {target}")
+
+
+def _prctl(option: int, arg: int = 0) -> int:
+    return _check(_libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0), f"prctl {option}")
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def _read_only(target: str) -> None:
+    """Make a bind mount and everything under it read-only (and nosuid, nodev)."""
+    attr = _MountAttr(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0)
+    rc = _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, target.encode(), AT_RECURSIVE,
+                       ctypes.byref(attr), ctypes.sizeof(attr))
+    if rc == 0:
+        return
+    if ctypes.get_errno() != errno.ENOSYS:  # kernels before 5.12 lack mount_setattr
+        _check(rc, f"read-only {target}")
+    # Older kernels: remount the top mount only, keeping the flags a user namespace locks.
+    flags = os.statvfs(target).f_flag
+    keep = (MS_NOEXEC if flags & os.ST_NOEXEC else 0) | (1024 if flags & os.ST_NOATIME else 0) \
+        | (2048 if flags & os.ST_NODIRATIME else 0) | ((1 << 21) if flags & os.ST_RELATIME else 0)
+    _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | keep)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+# -- what the sandboxed child may see ---------------------------------------------------------
+
+
+def visible_paths(spec: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(paths bound read-only into the new root, private paths covered by an empty folder).
+
+    Essential paths (system folders, the Python installation, the engine package) are always
+    shown. Of the other ``sys.path`` entries only package folders (``site-packages``, e.g. a
+    ``pip --user`` torch) are shown, and not when they contain a private path (the course, the
+    notebook's folder, HOME, the grader's working folder): a script's folder or the working
+    folder on ``sys.path`` is not something student code needs. Private paths and the
+    package's hidden suites that still fall inside a shown path are covered.
+    """
+    box = spec["sandbox"]
+    private = [os.path.abspath(p) for p in box.get("private", []) if p]
+    package = os.path.abspath(box["package_dir"])
+    covered = [os.path.join(package, "suites"), os.path.join(package, "corpus"), *private]
+    essential = [*SYSTEM_DIRS, *(os.path.join("/etc", n) for n in ETC_FILES),
+                 sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, package]
+    extra = [os.path.abspath(p) for p in sys.path if p and os.path.isdir(p)
+             and os.path.basename(p.rstrip("/")) in ("site-packages", "dist-packages")]
+    extra = [p for p in extra if not any(_inside(c, p) for c in private)]
+    shown: list[str] = []
+    for path in sorted({os.path.abspath(p) for p in essential + extra}, key=len):
+        if os.path.lexists(path) and not any(_inside(path, s) for s in shown):
+            shown.append(path)
+    hide = [c for c in covered if os.path.isdir(c) and any(_inside(c, s) and c != s for s in shown)
+            and not any(_inside(e, c) for e in essential if os.path.exists(e))]
+    return shown, hide
+
+
+def _bind(source: str, root: str, read_only: bool = True) -> None:
+    target = root + source
+    if os.path.islink(source):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.symlink(os.readlink(source), target)
+        return
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w"):
+            pass
+    _mount(source, target, None, MS_BIND | MS_REC)
+    if read_only:
+        _read_only(target)
+
+
+def _build_root(spec: dict[str, Any], run_uid: int) -> None:
+    """A new root on a tmpfs: shown paths read-only, private ones covered, own /tmp and /dev."""
+    root = spec["workdir"]  # the tmpfs is mounted over the worker's host folder, in this namespace only
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, ROOT_TMPFS)
+    shown, hide = visible_paths(spec)
+    for path in shown:
+        _bind(path, root)
+    for path in hide:
+        _mount("tmpfs", root + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0")
+    os.makedirs(root + "/dev", mode=0o755)
+    for name in DEVICES:
+        _bind("/dev/" + name, root, read_only=False)
+    if spec["sandbox"].get("device") == "cuda":  # untested here: no GPU on the development machine
+        for name in sorted(os.listdir("/dev")):
+            if name.startswith("nvidia"):
+                _bind("/dev/" + name, root, read_only=False)
+        if os.path.isdir("/sys"):
+            _bind("/sys", root)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{root}/dev/{name}")
+    os.makedirs(root + "/dev/shm")
+    _mount("tmpfs", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    os.makedirs(root + "/proc")
+    os.makedirs(root + "/tmp", mode=0o1777, exist_ok=True)
+    os.chmod(root + "/tmp", 0o1777)
+    os.makedirs(root + spec["workdir"], exist_ok=True)
+    os.chown(root + spec["workdir"], run_uid, run_uid)
+    os.chmod(root + spec["workdir"], 0o700)
+    os.makedirs(root + "/.oldroot")
+    if SYS_PIVOT_ROOT is None:
+        raise OSError(errno.ENOSYS, f"pivot_root number unknown on {platform.machine()}")
+    _check(_libc.syscall(SYS_PIVOT_ROOT, root.encode(), (root + "/.oldroot").encode()), "pivot_root")
+    os.chdir("/")
+
+
+def _finish_root() -> str:
+    """In the new PID namespace: a /proc of its own, then the old root let go."""
+    note = ""
+    try:
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    except OSError as exc:  # a user namespace may refuse it; Python runs without /proc
+        note = f"no /proc ({exc.strerror})"
+    _check(_libc.umount2(b"/.oldroot", MNT_DETACH), "umount old root")
+    os.rmdir("/.oldroot")
+    return note
+
+
+def _unshare(mode: str) -> None:
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+    if mode == "userns":
+        flags |= CLONE_NEWUSER
+    elif os.geteuid() != 0:
+        raise _NotAvailable("needs root")
+    uid, gid = os.geteuid(), os.getegid()
+    if _libc.unshare(flags) != 0:
+        err = ctypes.get_errno()
+        raise _NotAvailable(os.strerror(err))
+    if mode == "userns":
+        try:  # map ourselves to root inside, so the set-up can mount; capabilities go later
+            for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+                with open(f"/proc/self/{name}", "w") as f:
+                    f.write(text)
+        except OSError as exc:
+            raise SandboxFailed(mode, f"cannot map user ids ({exc.strerror})") from None
+
+
+# -- privileges and limits --------------------------------------------------------------------
+
+
+def _readable_by_others(path: str) -> bool:
+    """Whether ``nobody`` can reach and read ``path`` (every folder above it searchable)."""
+    path = os.path.abspath(path)
+    try:
+        parts = path.split("/")
+        for i in range(2, len(parts)):
+            if not os.stat("/".join(parts[:i])).st_mode & 0o001:
+                return False
+        return bool(os.stat(path).st_mode & 0o004)
+    except OSError:
+        return False
+
+
+def _count_tasks(uid: int) -> int:
+    """Tasks (threads included) that ``uid`` runs now: RLIMIT_NPROC counts them all."""
+    count = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    count += len(os.listdir(f"/proc/{name}/task"))
+            except OSError:
+                pass
+    return count
+
+
+def _drop_capabilities() -> None:
+    """No capability is left, none can come back (securebits locked, no_new_privs set)."""
+    _prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_KEEP_CAPS_LOCKED)
+    for cap in range(64):
+        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            break  # past the last capability this kernel knows
+    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc.capset(header, data), "capset")
+
+
+def _become(uid: int) -> None:
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+
+
+def apply_limits(limits: dict[str, Any], nproc_base: int = 0) -> None:
+    """Resource limits for the child and everything it starts; ``None`` leaves one as it is."""
+
+    def cap(which: int, value: int | None) -> None:
+        if value is None:
+            return
+        soft, hard = resource.getrlimit(which)
+        new_hard = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (min(value, new_hard), new_hard))
+
+    cap(resource.RLIMIT_CPU, limits.get("cpu_seconds"))
+    cap(resource.RLIMIT_AS, limits.get("memory_bytes"))
+    cap(resource.RLIMIT_FSIZE, limits.get("file_bytes"))
+    cap(resource.RLIMIT_NOFILE, limits.get("open_files"))
+    cap(resource.RLIMIT_CORE, 0)
+    if limits.get("processes") is not None:
+        cap(resource.RLIMIT_NPROC, limits["processes"] + nproc_base)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an over-long write fails with EFBIG instead
+
+
+# -- process tree -----------------------------------------------------------------------------
+
+
+def _children_map() -> dict[int, list[int]]:
+    """Parent pid -> living children, from /proc (zombies are dead already and skipped)."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()
+        if fields[0] in (b"Z", b"X"):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(name))
+    return children
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, found through /proc (parents first)."""
+    children, found, queue = _children_map(), [], [pid]
+    while queue:
+        for child in children.get(queue.pop(0), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def kill_tree(pid: int, include_root: bool = True) -> None:
+    """Stop, then kill, everything below ``pid`` (and ``pid``): stopped processes cannot fork."""
+    for _ in range(20):
+        tree = descendants(pid)
+        if not tree:
+            break
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for p in tree:
+                try:
+                    os.kill(p, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        if pid == os.getpid():
+            _reap()
+    if include_root:
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _supervise(child: int) -> None:
+    """The supervisor: wait for the sandboxed child, kill what it left, exit as it did."""
+    signal.signal(signal.SIGTERM, lambda *_: (kill_tree(os.getpid(), include_root=False), os._exit(143)))
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except ChildProcessError:
+            status = 0
+            break
+    kill_tree(os.getpid(), include_root=False)  # orphans adopted by this subreaper (rlimits mode)
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
+# -- entry point ------------------------------------------------------------------------------
+
+
+def modes_for(requested: str) -> list[str]:
+    """The modes to try, in order: ``auto`` means the strongest this machine allows."""
+    if requested == "auto":
+        return ["namespaces", "userns", "rlimits"] if os.geteuid() == 0 else ["userns", "rlimits"]
+    if requested not in MODES:
+        raise ValueError(f"unknown sandbox mode {requested!r} (one of: auto, {', '.join(MODES)})")
+    return [requested]
+
+
+def enter(spec: dict[str, Any]) -> dict[str, Any]:
+    """Sandbox this worker; returns, in the sandboxed child only, a description of the sandbox.
+
+    Raises ``SandboxFailed`` when no requested mode could be set up.
+    """
+    box = spec["sandbox"]
+    skipped: list[str] = []
+    mode = None
+    for candidate in box["modes"]:
+        if candidate == "rlimits":
+            mode = candidate
+            break
+        try:
+            _unshare(candidate)
+        except _NotAvailable as exc:
+            skipped.append(f"{candidate}: {exc}")
+            continue
+        mode = candidate
+        break
+    if mode is None:
+        raise SandboxFailed(box["modes"][-1], "; ".join(skipped) or "no mode to try")
+
+    euid = os.geteuid()
+    if mode == "namespaces":
+        run_uid = NOBODY
+    elif mode == "rlimits" and euid == 0:
+        needed = {sys.prefix, sys.base_prefix, box["package_dir"]}
+        run_uid = NOBODY if all(_readable_by_others(p) for p in needed) else 0
+    else:
+        run_uid = euid
+    nproc_base = 0
+    if run_uid != 0 and mode != "userns":
+        nproc_base = _count_tasks(run_uid)  # RLIMIT_NPROC counts every task of that user
+    if mode == "rlimits":
+        os.chown(spec["workdir"], run_uid, run_uid)
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans come to the supervisor, which kills them
+    else:
+        try:
+            _build_root(spec, run_uid)
+        except OSError as exc:
+            raise SandboxFailed(mode, str(exc)) from None
+
+    alive_r, alive_w = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(alive_r)
+        os.closerange(3, alive_w)
+        os.closerange(alive_w + 1, 1 << 16)
+        _supervise(pid)
+    # The sandboxed child. It dies with the supervisor, even if that goes between fork and here.
+    os.close(alive_w)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if select.select([alive_r], [], [], 0)[0]:
+        os._exit(1)
+    os.close(alive_r)
+    os.setsid()  # its own session: nothing it signals by group reaches the supervisor
+    notes = list(skipped)
+    try:
+        if mode != "rlimits":
+            note = _finish_root()
+            if note:
+                notes.append(note)
+        os.chdir(spec["workdir"])
+        apply_limits(spec["limits"], nproc_base)
+        if mode == "userns":
+            _drop_capabilities()  # root inside its user namespace until here, only for the set-up
+        elif run_uid != euid:
+            _become(run_uid)  # from root: every capability goes with it
+        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    except OSError as exc:
+        raise SandboxFailed(mode, str(exc)) from None
+    if mode == "rlimits" and run_uid == 0:
+        notes.append("runs as root: the Python environment is not readable by nobody")
+    return {"mode": mode, "uid": run_uid, "network_isolated": mode != "rlimits",
+            "files_isolated": mode != "rlimits", "notes": notes}
