@@ -314,9 +314,15 @@ def apply_limits(limits: dict[str, Any], nproc_base: int = 0) -> None:
 # -- process tree -----------------------------------------------------------------------------
 
 
-def _children_map() -> dict[int, list[int]]:
-    """Parent pid -> living children, from /proc (zombies are dead already and skipped)."""
+def _process_table() -> tuple[dict[int, list[int]], set[int]]:
+    """(parent pid -> children, pids of the dead), from /proc.
+
+    A dead thread-group leader shows as a zombie while its other threads are still exiting,
+    and the children those threads started still hang below it: the walk goes through
+    zombies, and only the living are signalled.
+    """
     children: dict[int, list[int]] = {}
+    dead: set[int] = set()
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -327,17 +333,18 @@ def _children_map() -> dict[int, list[int]]:
             continue
         fields = stat[stat.rindex(b")") + 2:].split()
         if fields[0] in (b"Z", b"X"):
-            continue
+            dead.add(int(name))
         children.setdefault(int(fields[1]), []).append(int(name))
-    return children
+    return children, dead
 
 
 def descendants(pid: int) -> list[int]:
-    """Every process below ``pid``, found through /proc (parents first)."""
-    children, found, queue = _children_map(), [], [pid]
+    """Every living process below ``pid``, found through /proc (parents first)."""
+    (children, dead), found, queue = _process_table(), [], [pid]
     while queue:
         for child in children.get(queue.pop(0), []):
-            found.append(child)
+            if child not in dead:
+                found.append(child)
             queue.append(child)
     return found
 
@@ -481,3 +488,30 @@ def enter(spec: dict[str, Any]) -> dict[str, Any]:
         notes.append("runs as root: the Python environment is not readable by nobody")
     return {"mode": mode, "uid": run_uid, "network_isolated": mode != "rlimits",
             "files_isolated": mode != "rlimits", "notes": notes}
+
+
+def check_mode(mode: str) -> str | None:
+    """Whether ``mode`` can start on this machine: None, or why not. Costs one fork.
+
+    The child only creates the namespaces and mounts a tmpfs, then exits; the kit's tests use
+    it to skip, with the reason, what this machine cannot do.
+    """
+    if mode == "rlimits":
+        return None
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.close(read)
+        try:
+            _unshare(mode)
+            _mount(None, "/", None, MS_REC | MS_PRIVATE)
+            _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+            os._exit(0)
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent, whatever it is
+            os.write(write, str(exc).encode()[:500])
+            os._exit(1)
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        message = f.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    return None if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else (message or f"status {status}")

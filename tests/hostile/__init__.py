@@ -1,0 +1,1 @@
+"""Hostile submissions: each tries one thing against the grader (see ``cases.py``)."""

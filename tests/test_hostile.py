@@ -1,0 +1,258 @@
+"""Hostile submissions, graded in ONE run of the CLI next to an honest one.
+
+For every case: the batch completes, the score is exactly what the honest part of the code
+earns (never more), and the feedback says plainly what happened. For the batch as a whole:
+no file outside the workers' folders changed, no process survived, no connection reached a
+listener of this test, and nothing of the hidden suite or the solution reached a result.
+
+The whole corpus runs in the strongest mode this machine offers (``namespaces`` as root,
+else ``userns``), asked for strictly (no fallback); as root, the cases that test isolation run
+again in ``userns`` mode. The corpus attacks the machine it runs on (it kills processes it
+finds, deletes files it can reach), so in ``rlimits`` mode, which does not isolate files,
+processes or the network, only the cases that attack the grade and resources run: they show
+what that mode still protects. Where a namespace mode is not available the tests are skipped
+with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.corpus import ROOT, solution_path, submission, write
+from autograder.engine import sandbox
+from tests.conftest import AUTOGRADER, part_max, parts
+from tests.hostile.cases import CASES, fill
+
+ASSIGNMENT = "linreg_scratch"
+MODE = "namespaces" if os.geteuid() == 0 else "userns"
+# As root, userns mode maps the sandbox to uid 0, which the kernel exempts from RLIMIT_NPROC, so
+# the fork bomb is left out of that run (for an unprivileged user the limit holds).
+ISOLATION = {"kills the parent process", "leaves many child processes", "writes and deletes files everywhere",
+             "opens sockets", "searches the disk for the hidden tests", "reads the hidden suite by its path",
+             "prints fake results in every format"}
+# Safe to run without isolation (as root, too): they attack the grade and the limits, not the machine.
+GRADE_AND_LIMITS = {"replaces torch.allclose", "patches pytest", "prints fake results in every format",
+                    "os._exit at definition time", "os._exit in sgd",
+                    "allocates 40 GiB in sgd", "segfault via ctypes", "leaves many child processes",
+                    "background thread that keeps running", "replaces the grader's probe"}
+RUNS = {MODE: [c.name for c in CASES]}
+if MODE == "namespaces":
+    RUNS["userns"] = [c.name for c in CASES if c.name in ISOLATION]
+RUNS["rlimits"] = [c.name for c in CASES if c.name in GRADE_AND_LIMITS]
+PAIRS = [(mode, case) for mode, names in RUNS.items() for case in CASES if case.name in names]
+LIMITS = {"probe_seconds": 5, "load_seconds": 8, "submission_seconds": 40}
+SUITE = ROOT / "autograder" / "suites" / ASSIGNMENT
+# Lines of the hidden suite and the solution that must never reach a result.
+SECRETS = ["def explain_values", "def check_update", "def check_recovered", "BEGIN SOLUTION"]
+
+pytestmark = pytest.mark.slow
+
+
+def hidden_files() -> list[Path]:
+    solution = solution_path(ASSIGNMENT)
+    return sorted(SUITE.glob("*.py")) + [solution, solution.parent / "assignment.json"]
+
+
+def digest(paths: list[Path]) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def marked_processes(token: str) -> list[str]:
+    """Processes whose command line or name carries the token: survivors of the batch."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            comm = Path(f"/proc/{pid}/comm").read_text()
+            state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state in (b"Z", b"X"):  # dead, waiting for its new parent to collect its exit status
+            continue
+        if f"hostile-{token}".encode() in cmdline or f"hst{token}" in comm:
+            found.append(f"{pid}: {cmdline[:120]!r} {comm.strip()}")
+    return found
+
+
+def files_named(token: str, folders: list[Path], recursive: bool = False) -> list[str]:
+    pattern = f"*hostile-{token}*"
+    return [str(p) for folder in folders for p in (folder.rglob(pattern) if recursive else folder.glob(pattern))]
+
+
+@pytest.fixture(scope="module")
+def batches(tmp_path_factory):
+    """One CLI run per sandbox mode, each run on first use."""
+    done: dict[str, dict] = {}
+
+    def get(mode: str) -> dict:
+        if mode not in done:
+            done[mode] = run_batch(tmp_path_factory, mode, [c for c in CASES if c.name in RUNS[mode]])
+        return done[mode]
+
+    return get
+
+
+def run_batch(tmp_path_factory, mode: str, cases: list) -> dict:
+    """Listeners, sentinels, the notebooks; one CLI run; then what the attacks left behind."""
+    problem = sandbox.check_mode(mode if mode != "rlimits" else MODE)
+    if problem:
+        pytest.skip(f"no {MODE if mode == 'rlimits' else mode} sandbox on this machine ({problem}): the hostile "
+                    "corpus would attack the machine itself")
+    token = secrets.token_hex(4)
+    folder = tmp_path_factory.mktemp("hostile")
+    host_tmp = folder / "tmp"  # the CLI's TMPDIR: the workers' folders are made here
+    host_tmp.mkdir()
+    tcp = socket.create_server(("127.0.0.1", 0))
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    unix_path = folder / f"hostile-{token}.sock"
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix.bind(str(unix_path))
+    unix.listen()
+    for s in (tcp, udp, unix):
+        s.setblocking(False)
+    sentinels = [Path("/tmp") / f"sentinel-{token}.txt", Path.home() / f"sentinel-{token}.txt",
+                 host_tmp / f"sentinel-{token}.txt"]
+    for s in sentinels:
+        s.write_text(f"sentinel {token}")
+    protected = hidden_files()
+    before = digest(protected)
+    values = {"TOKEN": token, "TCP": str(tcp.getsockname()[1]), "UDP": str(udp.getsockname()[1]),
+              "UNIX": str(unix_path), "SENTINELS": repr([str(s) for s in sentinels]),
+              "PROTECTED": repr([str(p) for p in protected]), "HOME": str(Path.home()), "REPO": str(ROOT),
+              "HOSTTMP": str(host_tmp), "PRIVATE_FILES": repr([str(p) for p in protected])}
+    paths = {"honest": write(submission(ASSIGNMENT), folder / "honest" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")}
+    for i, case in enumerate(cases):
+        nb = submission(ASSIGNMENT, {"sgd": fill(case.sgd_cell, values)})
+        paths[case.name] = write(nb, folder / f"case{i}" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    env = {**os.environ, "AUTOGRADER_SANDBOX": mode, "AUTOGRADER_LIMITS": json.dumps(LIMITS),
+           "TMPDIR": str(host_tmp)}
+    try:
+        proc = subprocess.run([*AUTOGRADER, "grade", *map(str, paths.values()), "--format", "json"],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        left = {
+            "returncode": proc.returncode, "stderr": proc.stderr[-3000:],
+            "results": json.loads(proc.stdout) if proc.returncode == 0 else [],
+            "processes": marked_processes(token),
+            "sentinels": {str(s): s.read_text() if s.exists() else None for s in sentinels},
+            "changed": {p for p, h in digest([p for p in protected if p.exists()]).items() if before[p] != h}
+            | {str(p) for p in protected if not p.exists()},
+            "files": files_named(token, [Path("/tmp"), Path.home(), ROOT])
+            + files_named(token, [host_tmp], recursive=True),
+            "worker_folders": [p.name for p in host_tmp.iterdir() if p.name.startswith("autograder-worker-")],
+            "connections": [],
+        }
+        for name, sock in (("tcp", tcp), ("unix", unix)):
+            try:
+                sock.accept()
+                left["connections"].append(name)
+            except BlockingIOError:
+                pass
+        try:
+            left["connections"].append(f"udp {udp.recvfrom(100)}")
+        except BlockingIOError:
+            pass
+    finally:
+        for s in (tcp, udp, unix):
+            s.close()
+        for s in sentinels:
+            s.unlink(missing_ok=True)
+    left["by_name"] = dict(zip(paths, left["results"], strict=False))
+    left["token"] = token
+    left["count"] = len(paths)
+    return left
+
+
+def feedback(result: dict) -> str:
+    return "\n".join([result["output"]] + [t["output"] for t in result["tests"] if t["status"] != "passed"])
+
+
+@pytest.mark.parametrize("mode", RUNS)
+def test_batch_completes_and_the_honest_submission_keeps_full_marks(batches, mode):
+    batch = batches(mode)
+    assert batch["returncode"] == 0, batch["stderr"]
+    assert len(batch["results"]) == batch["count"]
+    honest = batch["by_name"]["honest"]
+    assert honest["score"] == honest["max_score"] == 100, feedback(honest)
+    assert honest["extra_data"]["sandbox"]["mode"] == mode
+
+
+@pytest.mark.parametrize(("mode", "case"), PAIRS, ids=[f"{m}: {c.name}" for m, c in PAIRS])
+def test_hostile_case_earns_only_its_honest_part(batches, mode, case):
+    result = batches(mode)["by_name"][case.name]
+    assert result["extra_data"]["sandbox"]["mode"] == mode
+    assert parts(result) == {**part_max(result), **case.expected}, feedback(result)
+    assert result["max_score"] == 100
+    assert not result["extra_data"]["grading_errors"]
+    assert case.reason in feedback(result), feedback(result)
+
+
+@pytest.mark.parametrize("mode", RUNS)
+def test_no_process_survives(batches, mode):
+    assert batches(mode)["processes"] == []
+
+
+@pytest.mark.parametrize("mode", RUNS)
+def test_no_file_outside_the_workers_folders_changed(batches, mode):
+    batch = batches(mode)
+    assert all(text == f"sentinel {batch['token']}" for text in batch["sentinels"].values()), batch["sentinels"]
+    assert batch["changed"] == set()
+    assert batch["files"] == []
+    assert batch["worker_folders"] == [], "every worker's folder is removed afterwards"
+
+
+@pytest.mark.parametrize("mode", [m for m in RUNS if m != "rlimits"])
+def test_no_connection_left_the_sandbox(batches, mode):
+    assert batches(mode)["connections"] == []
+
+
+@pytest.mark.parametrize("mode", RUNS)
+def test_nothing_hidden_reaches_a_result(batches, mode):
+    text = json.dumps(batches(mode)["results"])
+    assert not [s for s in SECRETS if s in text]
+
+
+def test_the_checks_see_what_they_look_for(tmp_path):
+    """The survivor, file and connection checks above can fail: here each finds its target."""
+    token = secrets.token_hex(4)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", f"hostile-{token}"])
+    try:
+        assert len(marked_processes(token)) == 1
+    finally:
+        proc.kill()
+        proc.wait()
+    assert marked_processes(token) == []
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / f"x-hostile-{token}.txt").write_text("")
+    assert files_named(token, [tmp_path], recursive=True) and not files_named(token, [tmp_path])
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        socket.create_connection(server.getsockname()).close()
+        server.settimeout(5)
+        server.accept()  # what the batch reads as a connection that got through
+
+
+def test_hostile_output_is_never_parsed(tmp_path):
+    """The fake results a submission prints reach no format the CLI emits, nor its score."""
+    case = next(c for c in CASES if c.name == "prints fake results in every format")
+    path = write(submission(ASSIGNMENT, {"sgd": case.sgd_cell}), tmp_path / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    env = {**os.environ, "AUTOGRADER_SANDBOX": MODE, "AUTOGRADER_LIMITS": json.dumps(LIMITS)}
+    expected = 100 - (20 - case.expected["sgd"]) - (15 - case.expected["training"])
+    for fmt in ("gradescope", "text"):
+        proc = subprocess.run([*AUTOGRADER, "grade", str(path), "--format", fmt], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "100/100" not in proc.stdout and "100/100" not in proc.stderr
+        if fmt == "gradescope":
+            result = json.loads(proc.stdout)  # exactly one JSON document: nothing was mixed in
+            assert result["score"] == expected
+        else:
+            assert proc.stdout.splitlines()[0].endswith(f": {expected}/100  ({ASSIGNMENT})")
