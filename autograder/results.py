@@ -68,6 +68,9 @@ def render_text(result: dict[str, Any]) -> str:
              f"{fmt(result['max_score'])}  ({result['extra_data']['assignment']})"]
     if result["output"]:
         lines += ["  " + line for line in result["output"].splitlines()]
+    flags = result["extra_data"].get("review_flags")
+    if flags:
+        lines.append("  for the TA, worth a look (no points lost): " + "; ".join(flags))
     parts = part_scores(result)
     for part, (got, out_of) in parts.items():
         lines.append(f"  {part}: {fmt(got)}/{fmt(out_of)}")

@@ -256,3 +256,11 @@ def test_hostile_output_is_never_parsed(tmp_path):
             assert result["score"] == expected
         else:
             assert proc.stdout.splitlines()[0].endswith(f": {expected}/100  ({ASSIGNMENT})")
+
+
+def test_tampering_with_the_probes_is_flagged_for_the_ta(batches):
+    """Patching probe code in the worker cannot be ruled out (README: threat model); it is flagged."""
+    batch = batches(MODE)
+    assert batch["by_name"]["honest"]["extra_data"]["review_flags"] == []
+    flags = batch["by_name"]["replaces the grader's probe"]["extra_data"]["review_flags"]
+    assert "sgd: reaches into the grader's modules" in flags

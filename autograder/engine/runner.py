@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from autograder.assignment import Assignment, AssignmentError, find_course_root, list_assignments
+from autograder.engine.review import review_flags
 from autograder.engine.student import (
     Limits,
     SandboxUnavailable,
@@ -62,13 +63,16 @@ class GradingPlugin:
     """Fixtures and result collection for one grading run."""
 
     def __init__(self, student: Student, assignment: Assignment, device: str,
-                 cell_problems: dict[str, str] | None = None,
-                 signatures: tuple[dict[str, str], dict[str, str]] = ({}, {})) -> None:
+                 cell_problems: dict[str, str] | None = None, expected_signatures: dict[str, str] | None = None,
+                 student_cells: list[tuple[str, str]] | None = None) -> None:
         self.student = student
         self.assignment = assignment
         self.device = device
         self.cell_problems = cell_problems or {}  # grade id -> why that answer cell was not run
-        self.expected_signatures, self.student_signatures = signatures
+        # For hints only, parsed (never run) on this side: the assignment's signatures, the student's cells.
+        self.expected_signatures = expected_signatures or {}
+        self.student_cells = student_cells or []
+        self.student_signatures = functions_defined(self.student_cells)
         self.entries: list[dict[str, Any]] = []
         self.errors: list[str] = []
 
@@ -143,6 +147,10 @@ class GradingPlugin:
                     problem = self.student.cell_problem(tag) or next(
                         (p for g, p in self.cell_problems.items() if tag in g), None)
                     text += f"\n{problem}." if problem else ""
+                    others = [sig for g, source in self.student_cells if g == tag
+                              for sig in functions_defined([(g, source)]).values()]
+                    if not problem and others:
+                        text += f"\nYour cell '{tag}' defines {', '.join(others)}: was the function renamed?"
                 return text
             text = "Your code raised " + exc.describe()
             if exc.type == "TypeError" and "argument" in exc.message:
@@ -174,7 +182,7 @@ def pytest_args(suite_dir: Path) -> list[str]:
             "-p", "no:faulthandler", "-p", "no:warnings", "-p", "no:stepwise"]
 
 
-def signatures(cells: list[tuple[str, str]]) -> dict[str, str]:
+def functions_defined(cells: list[tuple[str, str]]) -> dict[str, str]:
     """``name -> "name(a, b)"`` for every top-level function the cells define (last one wins).
 
     Parsed, never run: this is the trusted side reading student text.
@@ -252,7 +260,7 @@ def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Pa
                       private=[str(root), str(path.resolve().parent)])
     try:
         plugin = run_suite(student, asg, device, cell_problems=cell_problems,
-                           signatures=(signatures(expected), signatures(submitted)))
+                           expected_signatures=functions_defined(expected), student_cells=submitted)
     finally:
         student.close()
     errors = ([problem] if problem else []) + plugin.errors
@@ -260,4 +268,5 @@ def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Pa
                           output=problem or "\n".join(notes), cell_errors=student.cell_errors, errors=errors,
                           seconds=time.monotonic() - started)
     result["extra_data"]["sandbox"] = student.sandbox  # which protections held (README: threat model)
+    result["extra_data"]["review_flags"] = review_flags(submitted)  # for the TA; costs no points
     return result

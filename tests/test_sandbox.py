@@ -1,0 +1,155 @@
+"""The sandbox's parts, without grading: limits, what the worker sees, killing process trees,
+failure reporting, and the review flags. The end-to-end attacks are in ``test_hostile.py``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.corpus import ROOT, solved_cells
+from autograder.corpus.linreg_scratch import RIGHT, WRONG
+from autograder.engine import sandbox, student
+from autograder.engine.review import review_flags
+from autograder.engine.runner import GradingPlugin
+from autograder.engine.student import Limits, SandboxUnavailable, Student
+
+
+def test_limits_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("AUTOGRADER_LIMITS", '{"probe_seconds": 2.5}')
+    monkeypatch.setenv("AUTOGRADER_SANDBOX", "rlimits")
+    limits = Limits.from_env()
+    assert (limits.probe_seconds, limits.sandbox, limits.load_seconds) == (2.5, "rlimits", Limits().load_seconds)
+    monkeypatch.setenv("AUTOGRADER_LIMITS", '{"probe_secs": 2}')
+    with pytest.raises(ValueError, match="unknown limits"):
+        Limits.from_env()
+    monkeypatch.setenv("AUTOGRADER_LIMITS", "{}")
+    monkeypatch.setenv("AUTOGRADER_SANDBOX", "chroot")
+    with pytest.raises(ValueError, match="unknown sandbox mode"):
+        Limits.from_env()
+
+
+def test_auto_tries_the_strongest_mode_first():
+    modes = sandbox.modes_for("auto")
+    assert modes[-1] == "rlimits"
+    assert modes[0] == ("namespaces" if os.geteuid() == 0 else "userns")
+    assert sandbox.modes_for("userns") == ["userns"]  # asked for by name: no fallback
+
+
+def test_the_worker_sees_the_python_environment_but_not_the_course():
+    package = ROOT / "autograder"
+    spec = {"sandbox": {"private": [str(ROOT), str(Path.home()), "/tmp/somewhere/submitted/alice"],
+                        "package_dir": str(package)}}
+    shown, covered = sandbox.visible_paths(spec)
+    assert sys.prefix in shown or any(sys.prefix.startswith(s + "/") for s in shown)
+    assert str(package) in shown
+    assert not any(str(ROOT) == s or str(ROOT).startswith(s + "/") for s in shown if s != "/"), shown
+    assert str(package / "suites") in covered and str(package / "corpus") in covered
+    assert "/" not in shown and "/tmp" not in shown
+
+
+def marked(token: str) -> list[int]:
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if token.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                stat = Path(f"/proc/{pid}/stat").read_bytes()
+                if stat.rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X"):
+                    pids.append(int(pid))
+        except (OSError, IndexError):
+            pass
+    return pids
+
+
+def test_kill_tree_gets_children_that_left_the_process_group():
+    """A subreaper's tree, with double-forked children in their own sessions, dies whole."""
+    token = f"tree-{secrets.token_hex(4)}"
+    script = textwrap.dedent(f"""
+        import ctypes, os, subprocess, sys, time
+        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # a subreaper, like the sandbox's supervisor
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "{token}"],
+                                 start_new_session=True)
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)", "{token}"])
+            os._exit(0)
+        print("ready", flush=True)
+        time.sleep(60)
+    """)
+    root = subprocess.Popen([sys.executable, "-c", script, token], stdout=subprocess.PIPE, text=True)
+    try:
+        assert root.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 10
+        while len(marked(token)) < 3 and time.monotonic() < deadline:  # the root and its two sleepers
+            time.sleep(0.05)
+        assert len(marked(token)) == 3
+        sandbox.kill_tree(root.pid)
+        root.wait(10)
+        deadline = time.monotonic() + 5
+        while marked(token) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marked(token) == []
+    finally:
+        for pid in marked(token):
+            os.kill(pid, 9)
+
+
+@pytest.mark.skipif(sandbox.check_mode("namespaces" if os.geteuid() == 0 else "userns") is not None,
+                    reason="no namespace sandbox on this machine")
+def test_a_mode_that_breaks_after_it_started_is_reported(monkeypatch, tmp_path):
+    """Past unshare there is no way back: enter() raises SandboxFailed, never runs code half-sandboxed."""
+    mode = "namespaces" if os.geteuid() == 0 else "userns"
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read)
+        try:
+            monkeypatch.setattr(sandbox, "_build_root", lambda *a: (_ for _ in ()).throw(OSError(5, "broken")))
+            sandbox.enter({"workdir": str(tmp_path), "limits": {},
+                           "sandbox": {"modes": [mode, "rlimits"], "private": [], "package_dir": "/nonexistent"}})
+            os.write(write, b"returned")
+        except sandbox.SandboxFailed as exc:
+            os.write(write, f"failed {exc.mode}: {exc}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        message = f.read()
+    os.waitpid(pid, 0)
+    assert message == f"failed {mode}: the {mode} sandbox could not be set up: [Errno 5] broken"
+
+
+def test_auto_falls_back_for_good_and_a_named_mode_does_not(monkeypatch):
+    monkeypatch.setattr(student, "_BROKEN_MODES", set())
+    auto = Student(setup="", cells=[], probe_module="x", limits=Limits(sandbox="auto"))
+    first = auto._sandbox_spec()["modes"][0]
+    auto._sandbox_failed(first, "broken")
+    assert first not in auto._sandbox_spec()["modes"]
+    named = Student(setup="", cells=[], probe_module="x", limits=Limits(sandbox="userns"))
+    with pytest.raises(SandboxUnavailable, match="grading could not start: broken"):
+        named._sandbox_failed("userns", "broken")
+
+
+def test_a_sandbox_problem_is_the_tas_not_the_students():
+    plugin = GradingPlugin(Student(setup="", cells=[], probe_module="x"), None, "cpu")
+
+    class Info:
+        value = SandboxUnavailable("the userns sandbox could not be set up")
+
+    text = plugin._explain(Info(), ["sgd"])
+    assert "not a verdict on your code" in text
+    assert plugin.errors == ["the userns sandbox could not be set up"]
+
+
+def test_review_flags_leave_honest_code_alone():
+    cells = [(g, s) for case in WRONG + RIGHT for g, s in case.cells.items()]
+    assert review_flags(list(solved_cells("linreg_scratch").items()) + cells) == []
+    hack = "import sys\nsys.modules['autograder.probes.linreg_scratch'].describe = lambda x: {}\n"
+    assert review_flags([("sgd", hack)]) == ["sgd: reaches into the grader's modules"]
