@@ -43,7 +43,8 @@ ISOLATION = {"kills the parent process", "leaves many child processes", "writes 
 GRADE_AND_LIMITS = {"replaces torch.allclose", "patches pytest", "prints fake results in every format",
                     "os._exit at definition time", "os._exit in sgd",
                     "allocates 40 GiB in sgd", "segfault via ctypes", "leaves many child processes",
-                    "background thread that keeps running", "replaces the grader's probe"}
+                    "background thread that keeps running", "replaces the grader's probe",
+                    "forges a message to the grader"}
 RUNS = {MODE: [c.name for c in CASES]}
 if MODE == "namespaces":
     RUNS["userns"] = [c.name for c in CASES if c.name in ISOLATION]

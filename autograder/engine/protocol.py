@@ -16,6 +16,11 @@ from typing import Any
 import numpy as np
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+MAX_JSON_BYTES = 16 * 1024 * 1024
+# Student code shares the worker's process, so it can write its own "messages" to the pipe: a
+# message is checked before anything in it is decompressed, allocated or parsed.
+_DECODE_ERRORS = (ValueError, OSError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, KeyError, TypeError,
+                  AttributeError, RecursionError, MemoryError, NotImplementedError, UnicodeDecodeError)
 
 
 class ProtocolError(Exception):
@@ -47,20 +52,46 @@ def encode(obj: Any) -> bytes:
     return buf.getvalue()
 
 
+def _check_archive(data: bytes) -> None:
+    """Every entry stored (not compressed), a plain ``.npy`` array no larger than its bytes."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in archive.infolist():
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise ProtocolError(f"entry {info.filename!r} is compressed; messages are stored")
+            with archive.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise ProtocolError(f"entry {info.filename!r} has .npy version {version}")
+            if dtype.hasobject:
+                raise ProtocolError(f"entry {info.filename!r} holds Python objects")
+            if int(np.prod(shape, dtype=object)) * dtype.itemsize > info.file_size:
+                raise ProtocolError(f"entry {info.filename!r} claims more data than it holds")
+            if info.filename == "__json__.npy" and info.file_size > MAX_JSON_BYTES:
+                raise ProtocolError("message JSON is over the limit")
+
+
 def decode(data: bytes) -> Any:
     if len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError(f"message of {len(data)} bytes is over the limit")
     try:
+        _check_archive(data)
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise ProtocolError(f"not a valid message: {exc}") from None
-    if "__json__" not in arrays:
+    except ProtocolError:
+        raise
+    except _DECODE_ERRORS as exc:
+        raise ProtocolError(f"not a valid message: {type(exc).__name__}: {str(exc)[:200]}") from None
+    json_part = arrays.pop("__json__", None)
+    if not isinstance(json_part, np.ndarray) or json_part.dtype != np.uint8 or json_part.ndim != 1:
         raise ProtocolError("message has no JSON part")
     try:
-        doc = json.loads(arrays.pop("__json__").tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"message JSON is invalid: {exc}") from None
+        doc = json.loads(json_part.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ProtocolError(f"message JSON is invalid: {type(exc).__name__}") from None
 
     def unpack(x: Any) -> Any:
         if isinstance(x, dict):
@@ -74,4 +105,7 @@ def decode(data: bytes) -> Any:
             return [unpack(v) for v in x]
         return x
 
-    return unpack(doc)
+    try:
+        return unpack(doc)
+    except RecursionError:
+        raise ProtocolError("message is nested too deeply") from None

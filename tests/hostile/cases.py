@@ -322,6 +322,28 @@ for path in @PRIVATE_FILES@:
         outcomes.append(f"{path}: {exc.strerror}")
 raise RuntimeError("reading: " + "; ".join(outcomes))
 ''', WRONG, "test_sgd.py: Permission denied"),
+    Hostile("forges a message to the grader", '''
+import gc, io, zipfile
+import numpy as np
+from multiprocessing.connection import Connection
+def npy(array, shape):
+    buf = io.BytesIO()
+    header = np.lib.format.header_data_from_array_1_0(array)
+    header["shape"] = shape
+    np.lib.format.write_array_header_1_0(buf, header)
+    buf.write(array.tobytes())
+    return buf.getvalue()
+doc = b'{"ok": true, "result": {"params": [{"__array__": "a0"}]}}'
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("__json__.npy", npy(np.frombuffer(doc, np.uint8), (len(doc),)))
+    z.writestr("a0.npy", npy(np.zeros(2**26, np.uint8), (2**36,)))  # 64 MiB of zeros, claiming 64 GiB
+BOMB = buf.getvalue()
+def sgd(params, lr, batch_size):
+    for obj in gc.get_objects():
+        if isinstance(obj, Connection) and not obj.closed:
+            obj.send_bytes(BOMB)
+''', NOTHING, "sent a malformed reply"),
     # -- the probes run next to student code: patching them at module level does nothing --------
     Hostile("replaces the grader's probe", WRONG_SGD + '''
 import sys
