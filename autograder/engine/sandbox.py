@@ -381,8 +381,12 @@ def _reap() -> None:
             return
 
 
-def _supervise(child: int) -> None:
-    """The supervisor: wait for the sandboxed child, kill what it left, exit as it did."""
+def _supervise(child: int, sweep: bool) -> None:
+    """The supervisor: wait for the sandboxed child, kill what it left, exit as it did.
+
+    With a PID namespace the kernel has killed everything once the child (its PID 1) is gone;
+    without one (``sweep``), this subreaper has adopted the orphans and kills them itself.
+    """
     signal.signal(signal.SIGTERM, lambda *_: (kill_tree(os.getpid(), include_root=False), os._exit(143)))
     while True:
         try:
@@ -391,7 +395,8 @@ def _supervise(child: int) -> None:
         except ChildProcessError:
             status = 0
             break
-    kill_tree(os.getpid(), include_root=False)  # orphans adopted by this subreaper (rlimits mode)
+    if sweep:
+        kill_tree(os.getpid(), include_root=False)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -461,7 +466,7 @@ def enter(spec: dict[str, Any]) -> dict[str, Any]:
         os.close(alive_r)
         os.closerange(3, alive_w)
         os.closerange(alive_w + 1, 1 << 16)
-        _supervise(pid)
+        _supervise(pid, sweep=mode == "rlimits")
     # The sandboxed child. It dies with the supervisor, even if that goes between fork and here.
     os.close(alive_w)
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

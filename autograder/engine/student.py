@@ -160,9 +160,12 @@ class Student:
         return None
 
     def close(self) -> None:
-        if self._conn is not None:
+        if self._conn is not None and self._proc is not None:
             try:
                 self._conn.send_bytes(encode({"op": "stop"}))
+                # A supervisor that exits by itself has left nothing behind (its PID namespace
+                # is gone, or it swept its orphans); one that does not is killed with its tree.
+                self._proc.join(0.5)
             except OSError:
                 pass
         self._kill()
