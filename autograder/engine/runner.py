@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import logging
 import os
 import time
 from pathlib import Path
@@ -37,6 +38,9 @@ from autograder.notebook import (
     read_notebook,
 )
 from autograder.results import build_result
+
+log = logging.getLogger("autograder")
+_warned_unisolated = False
 
 # Known PyTorch and Python errors, and what they usually mean in this chapter.
 KNOWN_ERRORS = [
@@ -269,4 +273,15 @@ def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Pa
                           seconds=time.monotonic() - started)
     result["extra_data"]["sandbox"] = student.sandbox  # which protections held (README: threat model)
     result["extra_data"]["review_flags"] = review_flags(submitted)  # for the TA; costs no points
+    warn_if_unisolated(student.sandbox)
     return result
+
+
+def warn_if_unisolated(box: dict[str, Any] | None) -> None:
+    """Once per run: in ``rlimits`` mode submissions can read files and reach the network."""
+    global _warned_unisolated
+    if box and box.get("mode") == "rlimits" and not _warned_unisolated:
+        _warned_unisolated = True
+        log.warning("submissions ran WITHOUT isolation (sandbox mode rlimits: %s): they could read your files "
+                    "and reach the network. Grade untrusted work in the namespaces (root) or userns mode "
+                    "(README: threat model).", "; ".join(box.get("notes") or []) or "no namespaces")
