@@ -153,3 +153,57 @@ def test_review_flags_leave_honest_code_alone():
     assert review_flags(list(solved_cells("linreg_scratch").items()) + cells) == []
     hack = "import sys\nsys.modules['autograder.probes.linreg_scratch'].describe = lambda x: {}\n"
     assert review_flags([("sgd", hack)]) == ["sgd: reaches into the grader's modules"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become an unprivileged user for the test")
+@pytest.mark.skipif(sandbox.check_mode("userns") is not None, reason="no user namespaces on this machine")
+def test_userns_mode_works_for_an_unprivileged_user(monkeypatch):
+    """CI runs as root; here a forked child becomes ``nobody`` and sets up the userns sandbox
+    exactly as a TA without root would, then checks what its sandboxed child can do."""
+    import encodings.idna  # noqa: F401 - socket needs it, and the restricted view below hides Python's library
+    import socket
+    import tempfile
+
+    workdir = tempfile.mkdtemp(prefix="autograder-test-")
+    os.chown(workdir, sandbox.NOBODY, sandbox.NOBODY)
+    secret = ROOT / "autograder" / "suites" / "linreg_scratch" / "test_sgd.py"
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child, then the sandboxed grandchild
+        os.close(read)
+        try:
+            os.setgroups([])
+            os.setresgid(sandbox.NOBODY, sandbox.NOBODY, sandbox.NOBODY)
+            os.setresuid(sandbox.NOBODY, sandbox.NOBODY, sandbox.NOBODY)
+            # Changing uid made this process non-dumpable (its /proc files stay root's); a process
+            # an unprivileged user starts is dumpable, as here from now on.
+            sandbox._prctl(4, 1)  # PR_SET_DUMPABLE
+            # nobody cannot reach this machine's Python (under /root), so show only system folders.
+            monkeypatch.setattr(sandbox, "visible_paths", lambda spec: (["/usr", "/bin", "/lib", "/lib64"], []))
+            box = sandbox.enter({"workdir": workdir, "limits": {"processes": 64},
+                                 "sandbox": {"modes": ["userns"], "private": [], "package_dir": "/nonexistent"}})
+            seen = [f"mode={box['mode']}", f"uid={os.getuid()}", f"cwd={os.getcwd() == workdir}",
+                    f"pids={sorted(p for p in os.listdir('/proc') if p.isdigit())}",
+                    f"suite={os.path.exists(secret)}", f"tmp={os.listdir('/tmp')}"]
+            try:
+                socket.create_connection(("127.0.0.1", 9), timeout=1)
+            except OSError as exc:
+                seen.append(f"net={exc.errno}")
+            try:
+                open("/usr/hostile", "w")
+            except OSError as exc:
+                seen.append(f"usr={exc.errno}")
+            os.write(write, " ".join(seen).encode())
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            os.write(write, f"error {exc!r}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        seen = f.read()
+    os.waitpid(pid, 0)
+    os.rmdir(workdir)
+    import errno
+
+    assert seen == (f"mode=userns uid=0 cwd=True pids=['1'] suite=False tmp=['{os.path.basename(workdir)}'] "
+                    f"net={errno.ENETUNREACH} usr={errno.EROFS}")

@@ -18,6 +18,7 @@ import linecache
 import os
 import random
 import sys
+import tempfile
 import traceback
 from typing import Any
 
@@ -127,6 +128,7 @@ def main(conn: Any, spec: dict[str, Any]) -> None:
         send(encode({"sandbox_failed": exc.mode, "error": str(exc)}))
         os._exit(3)
     os.environ.update(HOME=workdir, TMPDIR=workdir, MPLCONFIGDIR=workdir)
+    tempfile.tempdir = None  # recomputed from TMPDIR: a folder cached by the fork server may not be visible
     torch.set_num_threads(1)
     seed_everything(spec["seed"])
     ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
