@@ -52,35 +52,42 @@ def encode(obj: Any) -> bytes:
     return buf.getvalue()
 
 
-def _check_archive(data: bytes) -> None:
-    """Every entry stored (not compressed), a plain ``.npy`` array no larger than its bytes."""
+def _read_arrays(data: bytes) -> dict[str, np.ndarray]:
+    """The archive's arrays, each entry checked before it is read: stored (not compressed), a
+    plain ``.npy`` array, no larger than its bytes, no Python objects."""
+    arrays = {}
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for info in archive.infolist():
             if info.compress_type != zipfile.ZIP_STORED:
                 raise ProtocolError(f"entry {info.filename!r} is compressed; messages are stored")
+            if info.filename == "__json__.npy" and info.file_size > MAX_JSON_BYTES:
+                raise ProtocolError("message JSON is over the limit")
             with archive.open(info) as f:
                 version = np.lib.format.read_magic(f)
                 if version == (1, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
                 elif version == (2, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
                 else:
                     raise ProtocolError(f"entry {info.filename!r} has .npy version {version}")
-            if dtype.hasobject:
-                raise ProtocolError(f"entry {info.filename!r} holds Python objects")
-            if int(np.prod(shape, dtype=object)) * dtype.itemsize > info.file_size:
-                raise ProtocolError(f"entry {info.filename!r} claims more data than it holds")
-            if info.filename == "__json__.npy" and info.file_size > MAX_JSON_BYTES:
-                raise ProtocolError("message JSON is over the limit")
+                if dtype.hasobject:
+                    raise ProtocolError(f"entry {info.filename!r} holds Python objects")
+                size = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if size > info.file_size:
+                    raise ProtocolError(f"entry {info.filename!r} claims more data than it holds")
+                raw = f.read(size)
+            if len(raw) != size:
+                raise ProtocolError(f"entry {info.filename!r} is truncated")
+            array = np.frombuffer(raw, dtype=dtype).copy()
+            arrays[info.filename.removesuffix(".npy")] = array.reshape(shape, order="F" if fortran else "C")
+    return arrays
 
 
 def decode(data: bytes) -> Any:
     if len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError(f"message of {len(data)} bytes is over the limit")
     try:
-        _check_archive(data)
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        arrays = _read_arrays(data)
     except ProtocolError:
         raise
     except _DECODE_ERRORS as exc:
