@@ -232,6 +232,8 @@ def _unshare(mode: str) -> None:
     elif os.geteuid() != 0:
         raise _NotAvailable("needs root")
     uid, gid = os.geteuid(), os.getegid()
+    if not hasattr(_libc, "unshare") or SYS_PIVOT_ROOT is None:
+        raise _NotAvailable("no unshare or pivot_root on this system")
     if _libc.unshare(flags) != 0:
         err = ctypes.get_errno()
         raise _NotAvailable(os.strerror(err))
@@ -263,7 +265,7 @@ def _readable_by_others(path: str) -> bool:
 def _count_tasks(uid: int) -> int:
     """Tasks (threads included) that ``uid`` runs now: RLIMIT_NPROC counts them all."""
     count = 0
-    for name in os.listdir("/proc"):
+    for name in os.listdir("/proc") if os.path.isdir("/proc") else []:
         if name.isdigit():
             try:
                 if os.stat(f"/proc/{name}").st_uid == uid:
@@ -323,6 +325,8 @@ def _process_table() -> tuple[dict[int, list[int]], set[int]]:
     """
     children: dict[int, list[int]] = {}
     dead: set[int] = set()
+    if not os.path.isdir("/proc"):  # not Linux: only the process group is killed
+        return children, dead
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -453,7 +457,8 @@ def enter(spec: dict[str, Any]) -> dict[str, Any]:
         nproc_base = _count_tasks(run_uid)  # RLIMIT_NPROC counts every task of that user
     if mode == "rlimits":
         os.chown(spec["workdir"], run_uid, run_uid)
-        _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans come to the supervisor, which kills them
+        if hasattr(_libc, "prctl"):
+            _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans come to the supervisor, which kills them
     else:
         try:
             _build_root(spec, run_uid)
@@ -469,7 +474,8 @@ def enter(spec: dict[str, Any]) -> dict[str, Any]:
         _supervise(pid, sweep=mode == "rlimits")
     # The sandboxed child. It dies with the supervisor, even if that goes between fork and here.
     os.close(alive_w)
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if hasattr(_libc, "prctl"):
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if select.select([alive_r], [], [], 0)[0]:
         os._exit(1)
     os.close(alive_r)
@@ -486,7 +492,8 @@ def enter(spec: dict[str, Any]) -> dict[str, Any]:
             _drop_capabilities()  # root inside its user namespace until here, only for the set-up
         elif run_uid != euid:
             _become(run_uid)  # from root: every capability goes with it
-        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        if hasattr(_libc, "prctl"):
+            _prctl(PR_SET_NO_NEW_PRIVS, 1)
     except OSError as exc:
         raise SandboxFailed(mode, str(exc)) from None
     if mode == "rlimits" and run_uid == 0:

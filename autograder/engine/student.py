@@ -272,7 +272,9 @@ class Student:
         modes = sandbox.modes_for(self.limits.sandbox)
         if self.limits.sandbox == "auto":
             modes = [m for m in modes if m not in _BROKEN_MODES] or ["rlimits"]
-        private = {*self.private, str(Path.home()), os.getcwd(), str(PACKAGE_DIR.parent)}
+        private = {*self.private, str(Path.home()), os.getcwd()}
+        if PACKAGE_DIR.parent.name not in ("site-packages", "dist-packages"):
+            private.add(str(PACKAGE_DIR.parent))  # a source checkout: the course, tests and git history
         return {"modes": modes, "private": sorted(private), "package_dir": str(PACKAGE_DIR),
                 "device": self.device}
 
