@@ -207,3 +207,29 @@ def test_userns_mode_works_for_an_unprivileged_user(monkeypatch):
 
     assert seen == (f"mode=userns uid=0 cwd=True pids=['1'] suite=False tmp=['{os.path.basename(workdir)}'] "
                     f"net={errno.ENETUNREACH} usr={errno.EROFS}")
+
+
+def test_grading_recovers_when_the_fork_server_is_killed():
+    """The worker's parent is the fork server; the sandbox keeps it out of the student's reach,
+    and were it to die anyway, the next worker starts from a new one."""
+    import signal
+    from multiprocessing import forkserver
+
+    from autograder.assignment import Assignment
+
+    asg = Assignment.load("linreg_scratch")
+    make = lambda: Student(setup=asg.setup_code(), cells=asg.solution_cells(),  # noqa: E731
+                           probe_module=asg.probe_module)
+    first = make()
+    try:
+        assert first.probe("environment")["torch"]
+        old = forkserver._forkserver._forkserver_pid
+        os.kill(old, signal.SIGKILL)
+    finally:
+        first.close()
+    second = make()
+    try:
+        assert second.probe("environment")["torch"]
+        assert forkserver._forkserver._forkserver_pid != old
+    finally:
+        second.close()
