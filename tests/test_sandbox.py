@@ -181,10 +181,19 @@ def test_userns_mode_works_for_an_unprivileged_user(monkeypatch):
             # nobody cannot reach this machine's Python (under /root), so show only system folders.
             monkeypatch.setattr(sandbox, "visible_paths", lambda spec: (["/usr", "/bin", "/lib", "/lib64"], []))
             box = sandbox.enter({"workdir": workdir, "limits": {"processes": 64},
-                                 "sandbox": {"modes": ["userns"], "private": [], "package_dir": "/nonexistent"}})
+                                 "sandbox": {"modes": ["userns"], "private": [], "package_dir": "/nonexistent"}},
+                                keep_fds=(write,))
             seen = [f"mode={box['mode']}", f"uid={os.getuid()}", f"cwd={os.getcwd() == workdir}",
                     f"pids={sorted(p for p in os.listdir('/proc') if p.isdigit())}",
                     f"suite={os.path.exists(secret)}", f"tmp={os.listdir('/tmp')}"]
+            open_fds = []
+            for fd in range(3, 1024):
+                try:
+                    os.fstat(fd)
+                    open_fds.append(fd)
+                except OSError:
+                    pass
+            seen.append(f"others={[fd for fd in open_fds if fd != write]}")
             try:
                 socket.create_connection(("127.0.0.1", 9), timeout=1)
             except OSError as exc:
@@ -202,11 +211,11 @@ def test_userns_mode_works_for_an_unprivileged_user(monkeypatch):
     with os.fdopen(read) as f:
         seen = f.read()
     os.waitpid(pid, 0)
-    os.rmdir(workdir)
+    assert not os.path.exists(workdir), "the supervisor removes the worker's folder"
     import errno
 
     assert seen == (f"mode=userns uid=0 cwd=True pids=['1'] suite=False tmp=['{os.path.basename(workdir)}'] "
-                    f"net={errno.ENETUNREACH} usr={errno.EROFS}")
+                    f"others=[] net={errno.ENETUNREACH} usr={errno.EROFS}")
 
 
 def test_grading_recovers_when_the_fork_server_is_killed():
@@ -233,3 +242,51 @@ def test_grading_recovers_when_the_fork_server_is_killed():
         assert forkserver._forkserver._forkserver_pid != old
     finally:
         second.close()
+
+
+@pytest.mark.parametrize("mode", ["auto", "rlimits"])
+def test_nothing_outlives_a_grader_that_is_killed(tmp_path, mode):
+    """The grading process dies (SIGKILL) while a cell sleeps forever: the worker's processes
+    and folder go too (the fork server exits with the grader; each supervisor then cleans up)."""
+    token = secrets.token_hex(4)
+    cell = ("import ctypes, time\nctypes.CDLL(None).prctl(15, b'hst" + token + "', 0, 0, 0)\n"
+            "time.sleep(600)\n")
+    script = textwrap.dedent(f"""
+        from autograder.assignment import Assignment
+        from autograder.engine.student import Limits, Student, warm_up
+        if __name__ == "__main__":
+            asg = Assignment.load("linreg_scratch")
+            warm_up()
+            Student(setup=asg.setup_code(), cells=[("sgd", {cell!r})], probe_module=asg.probe_module,
+                    limits=Limits(load_seconds=600, sandbox={mode!r})).probe("environment")
+    """)
+    (tmp_path / "grader.py").write_text(script)
+    host_tmp = tmp_path / "tmp"
+    host_tmp.mkdir()
+    grader = subprocess.Popen([sys.executable, str(tmp_path / "grader.py")], cwd=ROOT,
+                              env={**os.environ, "TMPDIR": str(host_tmp)})
+
+    def sleeping_cells() -> list[str]:
+        return [p for p in os.listdir("/proc") if p.isdigit() and Path(f"/proc/{p}/comm").exists()
+                and Path(f"/proc/{p}/comm").read_text().strip() == f"hst{token}"]
+
+    try:
+        deadline = time.monotonic() + 60
+        while not sleeping_cells() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sleeping_cells(), "the cell never started"
+        assert any(p.name.startswith("autograder-worker-") for p in host_tmp.iterdir())
+        grader.kill()
+        grader.wait()
+        def worker_folders() -> list[str]:  # (multiprocessing's own pymp-* folder is left by the kill)
+            return [p.name for p in host_tmp.iterdir() if p.name.startswith("autograder-worker-")]
+
+        deadline = time.monotonic() + 15
+        while (sleeping_cells() or worker_folders()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sleeping_cells() == []
+        assert worker_folders() == []
+    finally:
+        grader.kill()
+        for pid in sleeping_cells():
+            os.kill(int(pid), 9)

@@ -32,6 +32,7 @@ import os
 import platform
 import resource
 import select
+import shutil
 import signal
 import sys
 from typing import Any
@@ -385,13 +386,34 @@ def _reap() -> None:
             return
 
 
-def _supervise(child: int, sweep: bool) -> None:
+def _supervise(child: int, sweep: bool, folder: tuple[int, str], parent: int) -> None:
     """The supervisor: wait for the sandboxed child, kill what it left, exit as it did.
 
     With a PID namespace the kernel has killed everything once the child (its PID 1) is gone;
-    without one (``sweep``), this subreaper has adopted the orphans and kills them itself.
+    without one (``sweep``), this subreaper has adopted the orphans and kills them itself. It
+    removes the worker's folder (``folder``: the parent folder's descriptor and the name) even
+    when the grader is gone: its parent, the fork server, exits with the grader, and then this
+    process is told by SIGTERM.
     """
-    signal.signal(signal.SIGTERM, lambda *_: (kill_tree(os.getpid(), include_root=False), os._exit(143)))
+
+    def remove_folder() -> None:
+        shutil.rmtree(folder[1], dir_fd=folder[0], ignore_errors=True)
+
+    def stop(*_: Any) -> None:
+        try:
+            os.kill(child, signal.SIGKILL)  # with a PID namespace, that ends everything in it
+        except ProcessLookupError:
+            pass
+        if sweep:
+            kill_tree(os.getpid(), include_root=False)
+        remove_folder()
+        os._exit(143)
+
+    signal.signal(signal.SIGTERM, stop)
+    if hasattr(_libc, "prctl"):
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the fork server went before the line above
+        stop()
     while True:
         try:
             _, status = os.waitpid(child, 0)
@@ -401,6 +423,7 @@ def _supervise(child: int, sweep: bool) -> None:
             break
     if sweep:
         kill_tree(os.getpid(), include_root=False)
+    remove_folder()
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -422,12 +445,29 @@ def modes_for(requested: str) -> list[str]:
     return [requested]
 
 
-def enter(spec: dict[str, Any]) -> dict[str, Any]:
+def _close_fds_except(keep: set[int]) -> None:
+    """Close every descriptor not in ``keep``: inherited ones are ways out of the sandbox."""
+    previous = -1
+    for fd in sorted(keep | {1 << 20}):
+        if fd > previous + 1:
+            os.closerange(previous + 1, fd)
+        previous = fd
+
+
+def enter(spec: dict[str, Any], keep_fds: tuple[int, ...] = ()) -> dict[str, Any]:
     """Sandbox this worker; returns, in the sandboxed child only, a description of the sandbox.
 
-    Raises ``SandboxFailed`` when no requested mode could be set up.
+    ``keep_fds`` (besides stdin, stdout and stderr) stay open in the child: its pipe to the
+    grader. Everything else inherited is closed, notably multiprocessing's descriptors (the fork
+    server's "alive" pipe, which would keep the fork server running after the grader died, and
+    the resource tracker's, which unlinks whatever names it is sent). Raises ``SandboxFailed``
+    when no requested mode could be set up.
     """
     box = spec["sandbox"]
+    # Held by the supervisor only, to remove the worker's folder after the root has changed.
+    folder = (os.open(os.path.dirname(spec["workdir"]), os.O_RDONLY | os.O_DIRECTORY),
+              os.path.basename(spec["workdir"]))
+    parent = os.getppid()
     skipped: list[str] = []
     mode = None
     for candidate in box["modes"]:
@@ -468,17 +508,11 @@ def enter(spec: dict[str, Any]) -> dict[str, Any]:
     alive_r, alive_w = os.pipe()
     pid = os.fork()
     if pid:
-        os.close(alive_r)
-        os.closerange(3, alive_w)
-        os.closerange(alive_w + 1, 1 << 16)
-        _supervise(pid, sweep=mode == "rlimits")
+        _close_fds_except({0, 1, 2, alive_w, folder[0]})
+        _supervise(pid, sweep=mode == "rlimits", folder=folder, parent=parent)
     # The sandboxed child. It dies with the supervisor, even if that goes between fork and here.
-    os.close(alive_w)
-    if hasattr(_libc, "prctl"):
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if select.select([alive_r], [], [], 0)[0]:
-        os._exit(1)
-    os.close(alive_r)
+    # (A folder descriptor from outside the new root would be a way out of it: closed here too.)
+    _close_fds_except({0, 1, 2, alive_r, *keep_fds})
     os.setsid()  # its own session: nothing it signals by group reaches the supervisor
     notes = list(skipped)
     try:
@@ -494,8 +528,13 @@ def enter(spec: dict[str, Any]) -> dict[str, Any]:
             _become(run_uid)  # from root: every capability goes with it
         if hasattr(_libc, "prctl"):
             _prctl(PR_SET_NO_NEW_PRIVS, 1)
+            # Dies with the supervisor. Set after the change of user, which clears it.
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError as exc:
         raise SandboxFailed(mode, str(exc)) from None
+    if select.select([alive_r], [], [], 0)[0]:  # the supervisor went before the line above
+        os._exit(1)
+    os.close(alive_r)
     if mode == "rlimits" and run_uid == 0:
         notes.append("runs as root: the Python environment is not readable by nobody")
     return {"mode": mode, "uid": run_uid, "network_isolated": mode != "rlimits",

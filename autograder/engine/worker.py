@@ -123,7 +123,7 @@ def main(conn: Any, spec: dict[str, Any]) -> None:
                    if name.startswith("probe_")}
     send = conn.send_bytes
     try:
-        box = sandbox.enter(spec)  # forks: only the sandboxed child comes back
+        box = sandbox.enter(spec, keep_fds=(conn.fileno(),))  # forks: only the sandboxed child comes back
     except sandbox.SandboxFailed as exc:
         send(encode({"sandbox_failed": exc.mode, "error": str(exc)}))
         os._exit(3)
