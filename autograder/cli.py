@@ -46,6 +46,46 @@ def cmd_release(args: argparse.Namespace) -> int:
     return release(args.assignment, args.course)
 
 
+def cmd_autograde(args: argparse.Namespace) -> int:
+    """Grade the class; the exit status is 0 when nothing needs a human, 1 when something does."""
+    from autograder.assignment import AssignmentError
+    from autograder.batch.course import CourseError
+    from autograder.batch.gradebook import GradebookError
+    from autograder.batch.run import EXIT_SETUP, autograde
+
+    root = args.course or course_root_here()
+    if root is None:
+        print("autograder autograde: no nbgrader_config.py here or above: run it in the course root "
+              "or pass --course", file=sys.stderr)
+        return EXIT_SETUP
+    try:
+        summary = autograde(args.assignment, course_root=root, students=args.student, jobs=args.jobs,
+                            device=args.device, force=args.force, reports=args.reports,
+                            progress=False if args.no_progress else None)
+    except (CourseError, GradebookError, AssignmentError) as exc:
+        print(f"autograder autograde: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    print(f"{args.assignment}: graded {len(summary.graded)}, already graded {len(summary.skipped)}, "
+          f"could not grade {len(summary.failed)} ({summary.seconds:.1f} s)")
+    if summary.interrupted:
+        print("interrupted: run the same command again to grade the rest")
+    if summary.report:
+        print(f"class report: {summary.report}")
+    if summary.needs_human:
+        print(f"needs a human ({len(summary.needs_human)}):")
+        for student, reason in summary.needs_human.items():
+            print(f"  {student}: {reason}")
+    return summary.exit_code
+
+
+def course_root_here() -> Path | None:
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "nbgrader_config.py").exists():
+            return folder
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log on stderr")
@@ -59,6 +99,23 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--course", type=Path, help="course root (default: found from the cwd)")
     grade.add_argument("--student", help="student id: seeds this student's test inputs")
     grade.set_defaults(func=cmd_grade)
+
+    batch = sub.add_parser("autograde", help="grade every submission of an assignment into the gradebook",
+                           description="Grade submitted/*/ASSIGNMENT in parallel, store the grades in "
+                           "nbgrader's gradebook, write autograded notebooks, feedback and a class report. "
+                           "Exit status: 0 all graded, 1 something needs a human, 2 cannot start, "
+                           "130 interrupted.")
+    batch.add_argument("assignment")
+    batch.add_argument("--student", default="*", metavar="GLOB", help="only these student ids (default: all)")
+    batch.add_argument("--jobs", type=int, metavar="N", help="grading processes (default: the CPU cores)")
+    batch.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    batch.add_argument("--force", action="store_true", help="grade again what is already graded")
+    batch.add_argument("--course", type=Path, help="course root (default: found from the cwd)")
+    batch.add_argument("--reports", type=Path, metavar="DIR",
+                       help="where results, feedback pages and the class report go "
+                       "(default: COURSE/reports/ASSIGNMENT)")
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    batch.set_defaults(func=cmd_autograde)
 
     release = sub.add_parser("release", help="generate assignments/NAME from solutions/NAME")
     release.add_argument("assignment")

@@ -1,0 +1,282 @@
+"""``autograder autograde``: grade a whole class in parallel, this process the only gradebook writer.
+
+The pipeline, and why it is shaped so:
+
+- A pool of ``--jobs`` grading processes (``concurrent.futures`` over ``spawn``), each of which
+  imports the grader once and keeps its own fork server of warm, torch-loaded workers. They
+  read submissions and the gradebook (for the locked cells) but write nothing shared.
+- This process takes each result as it arrives and stores it: autograded notebook, gradebook
+  (one transaction per submission), ``results.json``, feedback page. A progress bar (tqdm)
+  shows the rate and the time left.
+- Resumable: a submission is skipped when its files, the grader (suite, probes, parameters)
+  and the gradebook all still match what was stored, unless ``--force``.
+- Ctrl-C stops handing out work, stores what is being graded, and exits 130; a second one
+  stops at once. Either way the gradebook holds each submission completely or as before.
+- One submission that cannot be graded gets its reason in the class report and the batch
+  goes on. The exit status is 1 when any submission needs a human, else 0.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
+from concurrent.futures import wait as wait_futures
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autograder.batch.course import CourseError, Submission, find_submissions, grader_digest, load_config, tools_on_path
+from autograder.batch.job import Job, JobOutcome, init_process, run_job
+from autograder.batch.processes import without_main_reimport
+
+EXIT_OK, EXIT_NEEDS_HUMAN, EXIT_SETUP, EXIT_INTERRUPTED = 0, 1, 2, 130
+ERRORS_FILE = "errors.json"
+
+
+@dataclass
+class Summary:
+    """What one run did; ``needs_human`` covers the whole class, not only this run."""
+
+    graded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # student -> why the grader could not finish
+    needs_human: dict[str, str] = field(default_factory=dict)  # student -> reason, from the class report
+    interrupted: bool = False
+    seconds: float = 0.0
+    report: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        return EXIT_NEEDS_HUMAN if self.needs_human else EXIT_OK
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class StopRequest:
+    """First Ctrl-C: finish what is being graded, then stop. Second: stop now, except while a
+    submission is being stored, which always completes (so the gradebook stays consistent)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._now = False
+        self._storing = False
+        self._previous: Any = None
+
+    def __enter__(self) -> StopRequest:
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+    @contextmanager
+    def storing(self):
+        self._storing = True
+        try:
+            yield
+        finally:
+            self._storing = False
+        if self._now:
+            raise KeyboardInterrupt
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            self._now = True
+            if not self._storing:
+                raise KeyboardInterrupt
+            return
+        self.requested = True
+        print("\nStopping: storing the submissions being graded now (Ctrl-C again to stop at once).",
+              file=sys.stderr, flush=True)
+
+
+def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: int | None = None,
+              device: str = "auto", force: bool = False, reports: Path | None = None,
+              progress: bool | None = None) -> Summary:
+    """Grade ``submitted/*/ASSIGNMENT`` of the course at ``course_root``; see the module docstring."""
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+
+    from autograder.assignment import Assignment
+    from autograder.batch import outputs
+    from autograder.batch.gradebook import GradebookWriter
+    from autograder.nbgrader_plugin import EngineGrader
+    from autograder.report import write_class_report
+
+    started = time.monotonic()
+    tools_on_path()
+    root = course_root.resolve()
+    config = load_config(root)
+    coursedir = CourseDirectory(config=config)
+    converter = Autograde(coursedir=coursedir, config=config)
+    if EngineGrader not in converter.autograde_preprocessors:
+        raise CourseError(f"{root / 'nbgrader_config.py'} does not grade through the engine: it must call "
+                          "autograder.nbgrader_plugin.configure(c, root)")
+    asg = Assignment.load(assignment, root)
+    reports = (reports or root / "reports" / assignment).resolve()
+    summary = Summary()
+
+    with GradebookWriter(coursedir.db_url, coursedir.course_id, assignment, config) as writer:
+        submissions = find_submissions(coursedir, assignment, students)
+        if not submissions:
+            raise CourseError(f"no submissions of {assignment!r} in {coursedir.submitted_directory}/ "
+                              f"matching {students!r}: run nbgrader collect or zip_collect first")
+        grader = grader_digest(asg)
+        todo, digests = plan(submissions, writer, coursedir, assignment, reports, grader, force)
+        summary.skipped = [s.student for s in submissions if s not in todo]
+        env = outputs.templates()
+
+        def store(sub: Submission, outcome: JobOutcome) -> None:
+            if outcome.error:
+                summary.failed[sub.student] = outcome.error
+                return
+            outputs.write_autograded(coursedir, converter, assignment, sub.student, sub.folder, outcome)
+            writer.record(outcome, sub.timestamp)
+            result = outputs.combined_result(outcome, assignment)
+            problem = "; ".join(nb.problem for nb in outcome.notebooks if nb.problem) or None
+            outputs.write_feedback(env, reports, sub.student, assignment, result, problem)
+            outputs.write_results(reports, sub.student, result, {
+                "submission_digest": digests[sub.student], "grader_digest": grader,
+                "problem": problem, "seconds": round(outcome.seconds, 3)})
+            summary.graded.append(sub.student)
+
+        if todo:
+            summary.interrupted = grade_all(todo, writer.notebooks, assignment, root, device,
+                                            jobs or default_jobs(), store, progress)
+        errors = update_errors(reports, summary, [s.student for s in submissions])
+        summary.report, summary.needs_human = write_class_report(
+            reports, assignment, [s.student for s in submissions], errors)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def plan(submissions: list[Submission], writer: Any, coursedir: Any, assignment: str, reports: Path,
+         grader: str, force: bool) -> tuple[list[Submission], dict[str, str]]:
+    """Which submissions to grade: new, changed, regraded by --force, or not (fully) stored yet."""
+    from autograder.batch.outputs import read_results
+
+    digests = {s.student: s.digest() for s in submissions}
+    if force:
+        return list(submissions), digests
+    in_gradebook = writer.graded_students()
+    todo = []
+    for sub in submissions:
+        batch = ((read_results(reports, sub.student) or {}).get("extra_data") or {}).get("batch") or {}
+        autograded = Path(coursedir.format_path(coursedir.autograded_directory, sub.student, assignment))
+        stored = (batch.get("submission_digest") == digests[sub.student] and batch.get("grader_digest") == grader
+                  and sub.student in in_gradebook and (autograded.is_dir() or batch.get("problem")))
+        if not stored:
+            todo.append(sub)
+    return todo, digests
+
+
+def grade_all(todo: list[Submission], notebooks: tuple[str, ...], assignment: str, root: Path, device: str,
+              jobs: int, store: Any, progress: bool | None) -> bool:
+    """Run the pool over ``todo``, storing each outcome as it comes; True when interrupted."""
+    from tqdm import tqdm
+
+    pool = Pool(notebooks, assignment, root, device, store)
+    disable = None if progress is None else not progress  # None: a bar only on a terminal
+    with tqdm(total=len(todo), desc=f"grading {assignment}", unit="submission", disable=disable,
+              dynamic_ncols=True) as bar, StopRequest() as stop:
+        try:
+            crashed = pool.run(todo, max(1, min(jobs, len(todo))), stop, bar)
+            # A grading process died: its submissions go again, one at a time, so that the
+            # one that kills it is found and the others are graded.
+            for sub in crashed:
+                if stop.requested:
+                    break
+                pool.run([sub], 1, stop, bar, last_try=True)
+        except KeyboardInterrupt:
+            return True
+        return stop.requested
+
+
+class Pool:
+    """A process pool over submissions; outcomes are stored here, in this process, as they arrive."""
+
+    def __init__(self, notebooks: tuple[str, ...], assignment: str, root: Path, device: str, store: Any) -> None:
+        self.notebooks, self.assignment, self.root, self.device, self.store = notebooks, assignment, root, device, store
+
+    def run(self, todo: list[Submission], jobs: int, stop: StopRequest, bar: Any,
+            last_try: bool = False) -> list[Submission]:
+        """Grade ``todo`` with ``jobs`` processes; returns those lost when a grading process died."""
+        executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=init_process, initargs=(str(self.root), self.device))
+        crashed: list[Submission] = []
+        try:
+            with without_main_reimport():  # the pool's processes start during submit()
+                futures: dict[Future, Submission] = {
+                    executor.submit(run_job, Job(sub.student, self.assignment, str(sub.folder), self.notebooks)): sub
+                    for sub in todo}
+            remaining = set(futures)
+            while remaining:
+                done, remaining = wait_futures(remaining, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    if future.cancelled():
+                        continue
+                    sub = futures[future]
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool:
+                        if not last_try:
+                            crashed.append(sub)
+                            continue
+                        outcome = failed(sub, "the grading process died while grading this submission "
+                                              "(out of memory?)")
+                    except Exception as exc:  # noqa: BLE001 - e.g. a result that could not be sent back
+                        outcome = failed(sub, f"could not grade: {exc!r}")
+                    with stop.storing():
+                        try:
+                            self.store(sub, outcome)
+                        except Exception as exc:  # noqa: BLE001 - this one is not stored; the rest go on
+                            self.store(sub, failed(sub, f"could not store the grades: {exc!r}"))
+                    bar.update(1)
+                if stop.requested:
+                    for future in remaining:
+                        future.cancel()
+        finally:
+            if stop.requested:
+                kill_pool(executor)
+            executor.shutdown(wait=not stop.requested, cancel_futures=True)
+        return crashed
+
+
+def failed(sub: Submission, why: str) -> JobOutcome:
+    return JobOutcome(sub.student, [], [], 0.0, error=why)
+
+
+def kill_pool(executor: ProcessPoolExecutor) -> None:
+    """Stopping: the pool's processes end now (their workers die with their fork servers)."""
+    processes = getattr(executor, "_processes", None) or {}  # no public handle on them
+    for process in list(processes.values()):
+        if process.is_alive():
+            process.terminate()
+
+
+def update_errors(reports: Path, summary: Summary, students: list[str]) -> dict[str, str]:
+    """``errors.json``: submissions the grader could not finish, kept until one is graded."""
+    path = reports / ERRORS_FILE
+    try:
+        errors = json.loads(path.read_text())
+    except (OSError, ValueError):
+        errors = {}
+    errors = {s: why for s, why in errors.items() if s in students and s not in summary.graded}
+    errors.update(summary.failed)
+    reports.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(errors, indent=2, sort_keys=True))
+    return errors
