@@ -60,17 +60,21 @@ class GradebookWriter:
         self.close()
 
     def graded_students(self) -> set[str]:
-        """Students whose submission has an autograder score on every code grade cell."""
+        """Students with autograder scores stored (a gradebook that was reset has none)."""
         done = set()
         for submission in self.gb.find_assignment(self.assignment).submissions:
-            grades = [g for nb in submission.notebooks for g in nb.grades if g.cell_type == "code"]
-            if grades and all(g.auto_score is not None for g in grades):
+            if any(g.auto_score is not None for nb in submission.notebooks for g in nb.grades):
                 done.add(submission.student.id)
         return done
 
-    def record(self, outcome: JobOutcome, timestamp: Any) -> None:
-        """Store one graded submission; on any database error nothing of it is kept."""
+    def record(self, outcome: JobOutcome, timestamp: Any) -> list[str]:
+        """Store one graded submission; on any database error nothing of it is kept.
+
+        Returns the code grade cells left for a human: a grade cell the student deleted gets no
+        autograder score, and nbgrader then asks for a manual grade in formgrader.
+        """
         gb, student = self.gb, outcome.student
+        unscored = []
         try:
             # Autograde.init_assignment: the student, then the submission (each commits, as there).
             gb.update_or_create_student(student)
@@ -78,28 +82,30 @@ class GradebookWriter:
                 submission = gb.update_or_create_submission(self.assignment, student, timestamp=timestamp)
             else:
                 submission = gb.update_or_create_submission(self.assignment, student)
-            for notebook in outcome.missing:  # nbgrader: no file, no points, nothing to review
-                for grade in gb.find_submission_notebook(notebook, self.assignment, student).grades:
-                    grade.auto_score = 0
-                    grade.needs_manual_grade = False
             for nb in outcome.notebooks:
                 stored = gb.find_submission_notebook(nb.notebook, self.assignment, student)
-                grades = {g.name: g for g in stored.grades}
-                comments = {c.name: c for c in stored.comments}
-                scores = nb.scores if nb.autograded is not None else {name: 0 for name in grades}
-                for name, auto_score in scores.items():  # SaveAutoGrades._add_score
-                    grade = grades[name]
-                    grade.auto_score = auto_score
-                    grade.needs_manual_grade = grade.manual_score is not None or auto_score is None
-                    if nb.autograded is None:  # unreadable: zero, like a missing notebook
+                if nb.autograded is None:
+                    # Not handed in, or unreadable: what nbgrader stores for a missing notebook,
+                    # no points and nothing for formgrader to show (the report lists it).
+                    for grade in stored.grades:
+                        grade.auto_score = 0
                         grade.needs_manual_grade = False
-                for name, text in nb.comments.items():  # SaveAutoGrades._add_comment
-                    comments[name].auto_comment = text
+                else:
+                    grades = {g.name: g for g in stored.grades}
+                    for name, auto_score in nb.scores.items():  # SaveAutoGrades._add_score
+                        grade = grades[name]
+                        grade.auto_score = auto_score
+                        grade.needs_manual_grade = grade.manual_score is not None or auto_score is None
+                    comments = {c.name: c for c in stored.comments}
+                    for name, text in nb.comments.items():  # SaveAutoGrades._add_comment
+                        comments[name].auto_comment = text
+                    unscored += [g.name for g in stored.grades if g.cell_type == "code" and g.name not in nb.scores]
                 self._late_penalty(submission, stored)
             gb.db.commit()
         except BaseException:
             gb.db.rollback()
             raise
+        return unscored
 
     def _late_penalty(self, submission: Any, notebook: Any) -> None:
         """AssignLatePenalties.preprocess, on this connection and without its own commit."""

@@ -25,7 +25,7 @@ from typing import Any
 
 import nbformat
 
-from autograder.engine.runner import grade_notebook
+from autograder.engine.runner import grade, grade_notebook
 from autograder.notebook import NotebookError, read_notebook
 
 # The per-process state, set once by ``init_process``: exporters built from the course config.
@@ -48,7 +48,6 @@ class NotebookOutcome:
 class JobOutcome:
     student: str
     notebooks: list[NotebookOutcome]
-    missing: list[str]  # notebooks of the assignment that the student did not hand in
     seconds: float
     error: str | None = None  # the job itself failed; nothing of it may be stored
 
@@ -92,17 +91,11 @@ def run_job(job: Job) -> JobOutcome:
     """Grade every notebook of one submission; never raises."""
     started = time.monotonic()
     try:
-        outcomes, missing = [], []
-        for notebook in job.notebooks:
-            path = Path(job.folder) / f"{notebook}.ipynb"
-            if not path.exists():
-                missing.append(notebook)
-                continue
-            outcomes.append(grade_one(job, notebook, path))
-        return JobOutcome(job.student, outcomes, missing, time.monotonic() - started)
+        outcomes = [grade_one(job, notebook, Path(job.folder) / f"{notebook}.ipynb") for notebook in job.notebooks]
+        return JobOutcome(job.student, outcomes, time.monotonic() - started)
     except BaseException as exc:  # noqa: BLE001 - one submission never takes down the batch
         detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return JobOutcome(job.student, [], [], time.monotonic() - started,
+        return JobOutcome(job.student, [], time.monotonic() - started,
                           error=f"the grader failed on this submission ({detail})")
 
 
@@ -113,9 +106,14 @@ def grade_one(job: Job, notebook: str, path: Path) -> NotebookOutcome:
     try:
         nb = read_notebook(path)
     except NotebookError:
-        # The engine turns an unreadable file into a zero result that says why.
+        # The engine turns a missing or unreadable file into a zero result that says why.
         result = grade_notebook(path, job.assignment, course_root=root, device=device, student_id=job.student)
-        problem = "; ".join(result["extra_data"]["grading_errors"]) or result["output"]
+        result["extra_data"]["notebook"] = os.path.relpath(path, root)
+        if path.exists():
+            problem = "; ".join(result["extra_data"]["grading_errors"]) or result["output"]
+        else:
+            others = sorted(p.name for p in path.parent.glob("*.ipynb"))
+            problem = f"{path.name} was not handed in" + (f" (found: {', '.join(others)})" if others else "")
         return NotebookOutcome(notebook, result, problem=problem)
 
     resources = {"unique_key": notebook, "output_files_dir": f"{notebook}_files",
@@ -124,8 +122,11 @@ def grade_one(job: Job, notebook: str, path: Path) -> NotebookOutcome:
     try:
         nb, resources = run_preprocessors(_STATE["sanitize"], nb, resources)
     except Exception as exc:  # nbgrader rejects the notebook (e.g. its cell metadata is damaged)
+        # Not graded, as nbgrader would not: a zero that says why, until a human repairs the file.
         reason = f"nbgrader could not read the notebook's cells ({type(exc).__name__}: {exc})"
-        result = grade_notebook(path, job.assignment, course_root=root, device=device, student_id=job.student)
+        result = grade(None, path, job.assignment, course_root=root, device=device, student_id=job.student,
+                       problem=f"Your notebook could not be graded: {reason}")
+        result["extra_data"]["notebook"] = os.path.relpath(path, root)
         return NotebookOutcome(notebook, result, problem=reason)
 
     graded, resources = run_preprocessors(_STATE["autograde"], nb, resources)

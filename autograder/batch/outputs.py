@@ -95,15 +95,13 @@ def remove_tree(path: Path) -> None:
 def combined_result(outcome: JobOutcome, assignment: str) -> dict[str, Any]:
     """One Gradescope result per submission (the kit's assignments have one notebook each)."""
     results = [nb.result for nb in outcome.notebooks]
-    if len(results) == 1 and not outcome.missing:
+    if len(results) == 1:
         return results[0]
-    tests = [t for r in results for t in r["tests"]]
-    output = [r["output"] for r in results if r["output"]]
-    output += [f"{name}.ipynb was not handed in." for name in outcome.missing]
     return {"score": round(sum(r["score"] for r in results), 4),
             "max_score": round(sum(r["max_score"] for r in results), 4),
-            "output": "\n".join(output), "visibility": "visible",
-            "execution_time": round(sum(r.get("execution_time", 0) for r in results), 3), "tests": tests,
+            "output": "\n".join(r["output"] for r in results if r["output"]), "visibility": "visible",
+            "execution_time": round(sum(r.get("execution_time", 0) for r in results), 3),
+            "tests": [t for r in results for t in r["tests"]],
             "extra_data": {"assignment": assignment, "notebooks": [r["extra_data"] for r in results],
                            "grading_errors": [e for r in results for e in r["extra_data"]["grading_errors"]]}}
 

@@ -145,9 +145,13 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
                 summary.failed[sub.student] = outcome.error
                 return
             outputs.write_autograded(coursedir, converter, assignment, sub.student, sub.folder, outcome)
-            writer.record(outcome, sub.timestamp)
+            unscored = writer.record(outcome, sub.timestamp)
             result = outputs.combined_result(outcome, assignment)
-            problem = "; ".join(nb.problem for nb in outcome.notebooks if nb.problem) or None
+            problems = [nb.problem for nb in outcome.notebooks if nb.problem]
+            if unscored:
+                problems.append(f"grade cells missing from the notebook ({', '.join(unscored)}): "
+                                "formgrader asks for a manual grade")
+            problem = "; ".join(problems) or None
             outputs.write_feedback(env, reports, sub.student, assignment, result, problem)
             outputs.write_results(reports, sub.student, result, {
                 "submission_digest": digests[sub.student], "grader_digest": grader,
@@ -257,7 +261,7 @@ class Pool:
 
 
 def failed(sub: Submission, why: str) -> JobOutcome:
-    return JobOutcome(sub.student, [], [], 0.0, error=why)
+    return JobOutcome(sub.student, [], 0.0, error=why)
 
 
 def kill_pool(executor: ProcessPoolExecutor) -> None:
