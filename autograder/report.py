@@ -127,8 +127,13 @@ def common_failures(rows: list[Row]) -> list[dict[str, Any]]:
                 failed.setdefault(key, Counter())[hint[0] if hint else ""] += 1
     ranked = sorted(failed.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
     return [{"part": part, "name": name, "count": sum(hints.values()),
-             "share": sum(hints.values()) / len(rows), "hint": hints.most_common(1)[0][0]}
+             "share": sum(hints.values()) / len(rows), "hint": telling(hints)}
             for (part, name), hints in ranked[:TOP_FAILURES]]
+
+
+def telling(hints: Counter) -> str:
+    """The most common hint, but one about a real attempt rather than an untouched stub."""
+    return max(hints.items(), key=lambda kv: ("NotImplementedError" not in kv[0], kv[1]))[0]
 
 
 def plot_histogram(path: Path, percents: list[float], assignment: str) -> None:
