@@ -22,7 +22,6 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Unicode
 
 from autograder.batch.processes import without_main_reimport
-from autograder.engine.runner import grade
 from autograder.notebook import grade_cell_part
 from autograder.results import fmt
 
@@ -58,6 +57,8 @@ class EngineGrader(NbGraderPreprocessor):
     device = Unicode("auto", help="auto, cpu or cuda").tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict):
+        from autograder.engine.runner import grade  # numpy and pytest: only where grading happens
+
         info = resources["nbgrader"]
         root = Path(self.config.CourseDirectory.get("root", ".")).resolve()
         path = Path(f"{info['notebook']}.ipynb")

@@ -25,7 +25,6 @@ from typing import Any
 
 import nbformat
 
-from autograder.engine.runner import grade, grade_notebook
 from autograder.notebook import NotebookError, read_notebook
 
 # The per-process state, set once by ``init_process``: exporters built from the course config.
@@ -65,11 +64,12 @@ def init_process(course_root: str, device: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from autograder.engine.student import warm_up
 
-    warm_up()
+    warm_up()  # the fork server imports torch meanwhile
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 
+    import autograder.engine.runner  # noqa: F401 - numpy and pytest, once per grading process
     from autograder.batch.course import load_config
     from autograder.nbgrader_plugin import EngineGrader
 
@@ -101,6 +101,8 @@ def run_job(job: Job) -> JobOutcome:
 
 def grade_one(job: Job, notebook: str, path: Path) -> NotebookOutcome:
     from nbgrader import utils
+
+    from autograder.engine.runner import grade, grade_notebook
 
     root, device = _STATE["root"], _STATE["device"]
     try:

@@ -130,16 +130,27 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
     reports = (reports or root / "reports" / assignment).resolve()
     summary = Summary()
 
+    submissions = find_submissions(coursedir, assignment, students)
+    if not submissions:
+        raise CourseError(f"no submissions of {assignment!r} in {coursedir.submitted_directory}/ "
+                          f"matching {students!r}: run nbgrader collect or zip_collect first")
+    grader = grader_digest(asg)
     with GradebookWriter(coursedir.db_url, coursedir.course_id, assignment, config) as writer:
-        submissions = find_submissions(coursedir, assignment, students)
-        if not submissions:
-            raise CourseError(f"no submissions of {assignment!r} in {coursedir.submitted_directory}/ "
-                              f"matching {students!r}: run nbgrader collect or zip_collect first")
-        grader = grader_digest(asg)
         todo, digests = plan(submissions, writer, coursedir, assignment, reports, grader, force)
-        summary.skipped = [s.student for s in submissions if s not in todo]
-        env = outputs.templates()
+        pool = Pool(writer.notebooks, assignment, root, device)
+    summary.skipped = [s.student for s in submissions if s not in todo]
+    env = outputs.templates()
 
+    # The pool is forked from this process, which has imported nbgrader (seconds) once for all of
+    # them: before any thread exists here, and with the gradebook closed, so that no process
+    # inherits a database connection. The grading processes import numpy, pytest and torch.
+    futures = pool.start(todo, max(1, min(jobs or default_jobs(), len(todo))), "fork") if todo else {}
+    try:
+        writer = GradebookWriter(coursedir.db_url, coursedir.course_id, assignment, config)
+    except BaseException:
+        pool.close(now=True)
+        raise
+    with writer:
         def store(sub: Submission, outcome: JobOutcome) -> None:
             if outcome.error:
                 summary.failed[sub.student] = outcome.error
@@ -158,12 +169,12 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
                 "problem": problem, "seconds": round(outcome.seconds, 3)})
             summary.graded.append(sub.student)
 
-        if todo:
-            summary.interrupted = grade_all(todo, writer.notebooks, assignment, root, device,
-                                            jobs or default_jobs(), store, progress)
-        errors = update_errors(reports, summary, [s.student for s in submissions])
-        summary.report, summary.needs_human = write_class_report(
-            reports, assignment, [s.student for s in submissions], errors)
+        pool.store = store
+        if futures:
+            summary.interrupted = grade_all(pool, futures, progress)
+    errors = update_errors(reports, summary, [s.student for s in submissions])
+    summary.report, summary.needs_human = write_class_report(
+        reports, assignment, [s.student for s in submissions], errors)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -188,75 +199,84 @@ def plan(submissions: list[Submission], writer: Any, coursedir: Any, assignment:
     return todo, digests
 
 
-def grade_all(todo: list[Submission], notebooks: tuple[str, ...], assignment: str, root: Path, device: str,
-              jobs: int, store: Any, progress: bool | None) -> bool:
-    """Run the pool over ``todo``, storing each outcome as it comes; True when interrupted."""
+def grade_all(pool: Pool, futures: dict[Future, Submission], progress: bool | None) -> bool:
+    """Store the pool's outcomes as they come, with a progress bar; True when interrupted."""
     from tqdm import tqdm
 
-    pool = Pool(notebooks, assignment, root, device, store)
+    tqdm.monitor_interval = 0  # no monitor thread in this process
     disable = None if progress is None else not progress  # None: a bar only on a terminal
-    with tqdm(total=len(todo), desc=f"grading {assignment}", unit="submission", disable=disable,
+    with tqdm(total=len(futures), desc=f"grading {pool.assignment}", unit="submission", disable=disable,
               dynamic_ncols=True) as bar, StopRequest() as stop:
         try:
-            crashed = pool.run(todo, max(1, min(jobs, len(todo))), stop, bar)
-            # A grading process died: its submissions go again, one at a time, so that the
-            # one that kills it is found and the others are graded.
+            crashed = pool.collect(futures, stop, bar)
+            # A grading process died: its submissions go again, one at a time in a fresh
+            # process, so that the one that kills it is found and the others are graded.
             for sub in crashed:
                 if stop.requested:
                     break
-                pool.run([sub], 1, stop, bar, last_try=True)
+                pool.collect(pool.start([sub], 1, "spawn"), stop, bar, last_try=True)
         except KeyboardInterrupt:
             return True
+        finally:
+            pool.close(stop.requested)
         return stop.requested
 
 
 class Pool:
-    """A process pool over submissions; outcomes are stored here, in this process, as they arrive."""
+    """Grading processes over submissions; outcomes are stored in this process as they arrive."""
 
-    def __init__(self, notebooks: tuple[str, ...], assignment: str, root: Path, device: str, store: Any) -> None:
-        self.notebooks, self.assignment, self.root, self.device, self.store = notebooks, assignment, root, device, store
+    def __init__(self, notebooks: tuple[str, ...], assignment: str, root: Path, device: str) -> None:
+        self.notebooks, self.assignment, self.root, self.device = notebooks, assignment, root, device
+        self.store: Any = None  # set before collecting: stores one outcome
+        self.executor: ProcessPoolExecutor | None = None
 
-    def run(self, todo: list[Submission], jobs: int, stop: StopRequest, bar: Any,
-            last_try: bool = False) -> list[Submission]:
-        """Grade ``todo`` with ``jobs`` processes; returns those lost when a grading process died."""
-        executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=init_process, initargs=(str(self.root), self.device))
+    def start(self, todo: list[Submission], jobs: int, method: str) -> dict[Future, Submission]:
+        """A new pool of ``jobs`` processes, started by ``method`` (fork or spawn), given ``todo``."""
+        self.close(now=False)
+        self.executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
+                                            initializer=init_process, initargs=(str(self.root), self.device))
+        with without_main_reimport():  # spawned processes start during submit()
+            return {self.executor.submit(run_job, Job(sub.student, self.assignment, str(sub.folder),
+                                                      self.notebooks)): sub for sub in todo}
+
+    def close(self, now: bool) -> None:
+        if self.executor is None:
+            return
+        if now:
+            kill_pool(self.executor)
+        self.executor.shutdown(wait=not now, cancel_futures=True)
+        self.executor = None
+
+    def collect(self, futures: dict[Future, Submission], stop: StopRequest, bar: Any,
+                last_try: bool = False) -> list[Submission]:
+        """Store outcomes as they come; returns the submissions lost when a grading process died."""
         crashed: list[Submission] = []
-        try:
-            with without_main_reimport():  # the pool's processes start during submit()
-                futures: dict[Future, Submission] = {
-                    executor.submit(run_job, Job(sub.student, self.assignment, str(sub.folder), self.notebooks)): sub
-                    for sub in todo}
-            remaining = set(futures)
-            while remaining:
-                done, remaining = wait_futures(remaining, timeout=0.5, return_when=FIRST_COMPLETED)
-                for future in done:
-                    if future.cancelled():
+        remaining = set(futures)
+        while remaining:
+            done, remaining = wait_futures(remaining, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future.cancelled():
+                    continue
+                sub = futures[future]
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool:
+                    if not last_try:
+                        crashed.append(sub)
                         continue
-                    sub = futures[future]
+                    outcome = failed(sub, "the grading process died while grading this submission "
+                                          "(out of memory?)")
+                except Exception as exc:  # noqa: BLE001 - e.g. a result that could not be sent back
+                    outcome = failed(sub, f"could not grade: {exc!r}")
+                with stop.storing():
                     try:
-                        outcome = future.result()
-                    except BrokenProcessPool:
-                        if not last_try:
-                            crashed.append(sub)
-                            continue
-                        outcome = failed(sub, "the grading process died while grading this submission "
-                                              "(out of memory?)")
-                    except Exception as exc:  # noqa: BLE001 - e.g. a result that could not be sent back
-                        outcome = failed(sub, f"could not grade: {exc!r}")
-                    with stop.storing():
-                        try:
-                            self.store(sub, outcome)
-                        except Exception as exc:  # noqa: BLE001 - this one is not stored; the rest go on
-                            self.store(sub, failed(sub, f"could not store the grades: {exc!r}"))
-                    bar.update(1)
-                if stop.requested:
-                    for future in remaining:
-                        future.cancel()
-        finally:
+                        self.store(sub, outcome)
+                    except Exception as exc:  # noqa: BLE001 - this one is not stored; the rest go on
+                        self.store(sub, failed(sub, f"could not store the grades: {exc!r}"))
+                bar.update(1)
             if stop.requested:
-                kill_pool(executor)
-            executor.shutdown(wait=not stop.requested, cancel_futures=True)
+                for future in remaining:
+                    future.cancel()
         return crashed
 
 
