@@ -51,7 +51,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     from autograder.assignment import AssignmentError
     from autograder.batch.course import CourseError
     from autograder.batch.gradebook import GradebookError
-    from autograder.batch.run import EXIT_SETUP, autograde
+    from autograder.batch.run import EXIT_INTERRUPTED, EXIT_SETUP, autograde
 
     root = args.course or course_root_here()
     if root is None:
@@ -65,6 +65,9 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     except (CourseError, GradebookError, AssignmentError) as exc:
         print(f"autograder autograde: {exc}", file=sys.stderr)
         return EXIT_SETUP
+    except KeyboardInterrupt:  # before grading began: nothing was stored
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(f"{args.assignment}: graded {len(summary.graded)}, already graded {len(summary.skipped)}, "
           f"could not grade {len(summary.failed)} ({summary.seconds:.1f} s)")
     if summary.interrupted:

@@ -15,6 +15,7 @@ nothing raises: a submission that cannot be graded comes back with the reason.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -62,6 +63,10 @@ class Job:
 def init_process(course_root: str, device: str) -> None:
     """Pool initializer: ignore Ctrl-C (the parent decides), build exporters, start the fork server."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # nbgrader's preprocessors log through traitlets' logger; every submission of a notebook
+    # with hidden tests gets "checksum has changed" warnings when they are put back. Problems
+    # that matter reach the class report instead.
+    logging.getLogger("traitlets").setLevel(logging.ERROR)
     from autograder.engine.student import warm_up
 
     warm_up()  # the fork server imports torch meanwhile
