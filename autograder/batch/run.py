@@ -18,11 +18,13 @@ The pipeline, and why it is shaped so:
 
 from __future__ import annotations
 
+import importlib
 import json
 import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -204,6 +206,8 @@ def grade_all(pool: Pool, futures: dict[Future, Submission], progress: bool | No
     from tqdm import tqdm
 
     tqdm.monitor_interval = 0  # no monitor thread in this process
+    # The class report's charts need matplotlib (a second to import): import it while waiting.
+    threading.Thread(target=importlib.import_module, args=("matplotlib.backends.backend_agg",), daemon=True).start()
     disable = None if progress is None else not progress  # None: a bar only on a terminal
     with tqdm(total=len(futures), desc=f"grading {pool.assignment}", unit="submission", disable=disable,
               dynamic_ncols=True) as bar, StopRequest() as stop:
