@@ -68,7 +68,8 @@ def write_class_report(reports: Path, assignment: str, students: list[str],
     parts = ordered_parts(graded)
     reports.mkdir(parents=True, exist_ok=True)
     write_grades_csv(reports / GRADES_CSV, rows, parts)
-    rates = pass_rates(graded)
+    checked = [r for r in graded if not r.reason]  # every check ran: what the class got wrong
+    rates = pass_rates(checked)
     plot_histogram(reports / HISTOGRAM_PNG, [r.percent for r in graded if r.percent is not None], assignment)
     plot_pass_rates(reports / PASS_RATES_PNG, rates, assignment)
     flagged = {r.student: r.reason for r in rows if r.reason}
@@ -76,7 +77,7 @@ def write_class_report(reports: Path, assignment: str, students: list[str],
     html = templates().get_template("report.html.j2").render(
         assignment=assignment, rows=rows, graded=len(graded), total=len(rows), flagged=flagged,
         mean=statistics.fmean(scores) if scores else None, median=statistics.median(scores) if scores else None,
-        failures=common_failures(graded), histogram=HISTOGRAM_PNG, pass_rates_png=PASS_RATES_PNG,
+        failures=common_failures(checked), histogram=HISTOGRAM_PNG, pass_rates_png=PASS_RATES_PNG,
         grades_csv=GRADES_CSV, feedback=lambda s: f"{student_dir(Path('.'), s).as_posix()}/{FEEDBACK}")
     return atomic_write(reports / REPORT_HTML, html), flagged
 

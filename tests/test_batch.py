@@ -7,14 +7,12 @@ the middle, is graded once through the command a TA runs; the tests then read wh
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 
 import nbformat
 import pytest
 
 from autograder.corpus.linreg_scratch import WRONG
-from autograder.report import needs_human
 from tests.batch_helpers import (
     ASSIGNMENT,
     answered,
@@ -190,12 +188,3 @@ def test_cannot_start_without_a_released_assignment(tmp_path):
     proc = autograde(course)
     assert proc.returncode == 2
     assert "generate" in proc.stderr
-
-
-def test_needs_human_reasons():
-    assert needs_human(None, "the grading process died") == "the grading process died"
-    ok = {"extra_data": {"grading_errors": [], "batch": {"problem": None}}}
-    assert needs_human(ok, None) is None
-    bad = {"extra_data": {"grading_errors": ["x.ipynb is not valid JSON"], "batch": {"problem": None}}}
-    assert needs_human(bad, None) == "x.ipynb is not valid JSON"
-    assert json.dumps(needs_human(None, None)) == '"not graded yet"'
