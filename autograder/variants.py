@@ -22,9 +22,12 @@ import ast
 import importlib
 import json
 import math
+import os
 import re
 import secrets
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -381,7 +384,7 @@ def scratch_prose(base: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, 
 
 def scratch_runs(student: Any, params: dict[str, Any], seed: int) -> list[Run]:
     """The suite's three training checks (random start, zero start, uneven batches) on one seed."""
-    from autograder.suites.linreg_scratch import test_training as suite
+    from autograder.suites.linreg_scratch import training as suite
 
     rng = np.random.default_rng(seed)
     configs = [("random start", params["num_examples"], False),
@@ -397,7 +400,7 @@ def scratch_runs(student: Any, params: dict[str, Any], seed: int) -> list[Run]:
 
 
 def scratch_tolerance(params: dict[str, Any]) -> float:
-    from autograder.suites.linreg_scratch import test_training as suite
+    from autograder.suites.linreg_scratch import training as suite
 
     return float(suite.tolerance(params))
 
@@ -462,7 +465,8 @@ def diagnose(p: dict[str, Any], profile: Profile, runs: list[Run], errors: list[
     limit = stability_limit(d, bs)
     if diverged or lr > limit / 2:
         run = diverged[0] if diverged else stalled[0][0]
-        how = "diverges" if diverged else "does not settle"
+        blown = any(not math.isfinite(f) for f in finals)
+        how = "diverges" if blown else "does not settle (its loss grows)" if diverged else "does not settle"
         return [f"lr = {number(lr)} is too large for batch_size = {bs} and d = {d}: the book's loop with "
                 f"the reference solution {how} ({run.what}: loss per epoch {curve(run.losses)}). Minibatch "
                 f"SGD here is stable only up to about lr = {limit:.2g} (2 / (1 + (d + 2) / batch_size)); "
@@ -507,8 +511,8 @@ def check_grading(course: Path, name: str, profile: Profile, log: Callable[[str]
     corpus = importlib.import_module(f"autograder.corpus.{asg.suite}")
     work = course / "validation"
 
-    def grade(path: Path, student: str = "validation") -> dict[str, Any]:
-        return grade_notebook(path, name, course_root=course, device="cpu", student_id=student)
+    def grade(path: Path, student: str = "validation", parts: set[str] | None = None) -> dict[str, Any]:
+        return grade_notebook(path, name, course_root=course, device="cpu", student_id=student, parts=parts)
 
     problems: list[str] = []
 
@@ -534,8 +538,11 @@ def check_grading(course: Path, name: str, profile: Profile, log: Callable[[str]
 
     wrong = []
     for i, case in enumerate(corpus.WRONG):
-        result = grade(write(submission(name, case.cells, root=course), work / f"wrong{i}" / f"{name}.ipynb"))
+        # Caught means: the part the mistake is in (named first in ``expected``) loses points.
+        # Only that part's tests need to run for that.
         part = next(iter(case.expected))
+        result = grade(write(submission(name, case.cells, root=course), work / f"wrong{i}" / f"{name}.ipynb"),
+                       parts={part})
         got, out_of = part_scores(result).get(part, (0.0, 0.0))
         caught = got < out_of and not result["extra_data"]["grading_errors"]
         wrong.append({"case": case.name, "part": part, "score": got, "max_score": out_of,
@@ -627,23 +634,28 @@ def create_variant(base_name: str, name: str, *, course: Path, seed: int | None 
             raise VariantError(str(exc)) from None
         variant = Assignment.load(name, staging)
 
-        log("checking that the book's loop converges with the reference solution ...")
-        problems, report["convergence"] = check_convergence(variant, profile)
-        report["seconds"] = {"convergence": round(time.monotonic() - started, 1)}
-        if problems:
-            raise VariantError(refusal(name, problems))
-        c = report["convergence"]
-        log(f"  {c['runs']} runs: worst error {c['worst_error']:.3g} (tests allow {c['tolerance']:.3g}), "
-            f"worst final loss {c['worst_final_loss']:.3g} (notebook check < {c['loss_bound']:g})")
-
-        log("generating the release in a staging course ...")
-        # The staging course gets its own gradebook, even if the course's config names a shared one.
-        made = nbgrader(["generate_assignment", name, "--force", f"--CourseDirectory.root={staging}",
-                         f"--CourseDirectory.db_url=sqlite:///{staging / 'gradebook.db'}"],
-                        staging, check=False, quiet=True)
-        if made.returncode:
-            raise VariantError(refusal(name, [f"nbgrader generate_assignment failed:\n{made.stderr[-2000:]}"]))
-        report["seconds"]["staging_release"] = round(time.monotonic() - started, 1)
+        # nbgrader makes the stubs while the loop is checked; the staging course gets its own
+        # gradebook, even if the course's config names a shared one.
+        stubs = start_nbgrader(["generate_assignment", name, "--force", f"--CourseDirectory.root={staging}",
+                                f"--CourseDirectory.db_url=sqlite:///{staging / 'gradebook.db'}"], staging)
+        try:
+            log("checking that the book's loop converges with the reference solution ...")
+            problems, report["convergence"] = check_convergence(variant, profile)
+            report["seconds"] = {"convergence": round(time.monotonic() - started, 1)}
+            if problems:
+                raise VariantError(refusal(name, problems))
+            c = report["convergence"]
+            log(f"  {c['runs']} runs: worst error {c['worst_error']:.3g} (tests allow {c['tolerance']:.3g}), "
+                f"worst final loss {c['worst_final_loss']:.3g} (notebook check < {c['loss_bound']:g})")
+            log("generating the release (the stubs) in a staging course ...")
+            _, err = stubs.communicate(timeout=600)
+            if stubs.returncode:
+                raise VariantError(refusal(name, [f"nbgrader generate_assignment failed:\n{err[-2000:]}"]))
+            report["seconds"]["staging_release"] = round(time.monotonic() - started, 1)
+        finally:
+            if stubs.poll() is None:
+                stubs.kill()
+                stubs.communicate()
 
         log("grading the reference, the stubs and the corpus on the variant ...")
         problems, report["grading"] = check_grading(staging, name, profile, log)
@@ -664,6 +676,14 @@ def create_variant(base_name: str, name: str, *, course: Path, seed: int | None 
     log(f"released {name} in {time.monotonic() - started:.0f} s: solutions/{name}/{name}.ipynb -> "
         f"assignments/{name}/{name}.ipynb")
     return report
+
+
+def start_nbgrader(args: list[str], course: Path) -> subprocess.Popen:
+    """``nbgrader ARGS`` in the background, with this environment's tools on PATH (as
+    ``autograder.course.nbgrader`` runs it in the foreground)."""
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    return subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def refusal(name: str, problems: list[str]) -> str:

@@ -1,0 +1,316 @@
+"""Variants (issue 6): new parameters drawn, validated and released; per-student inputs.
+
+Variants are created with the real command in a temporary copy of the course, so the
+repository is never touched. Creating one grades about 35 notebooks, so each seeded
+variant is created once per session and shared by the tests that need it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.assignment import Assignment
+from autograder.corpus import ROOT, release_path, submission, write
+from autograder.corpus.linreg_scratch import RIGHT, WRONG
+from autograder.course import nbgrader
+from autograder.variants import (
+    PROFILES,
+    VariantError,
+    batches_per_epoch,
+    check_convergence,
+    check_limits,
+    draw_params,
+    parse_overrides,
+    sci,
+    setup_mismatches,
+    stability_limit,
+    write_variant,
+)
+from tests.conftest import AUTOGRADER, grade
+
+BASE = "linreg_scratch"
+SEEDS = [18, 23, 15, 47, 12]  # d = 10, 2, 10, 2, 7; batch sizes 2 to 32; every count uneven but one
+SCRATCH = PROFILES[BASE]
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    """A copy of the course (config, base source and release) with a gradebook of its own."""
+    root = tmp_path_factory.mktemp("course")
+    shutil.copy2(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+    for folder in ("solutions", "assignments"):
+        shutil.copytree(ROOT / folder / BASE, root / folder / BASE)
+    return root
+
+
+def run(args: list[str], course: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([*AUTOGRADER, *args, "--course", str(course)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+CREATED: dict[tuple[Path, int], dict] = {}
+
+
+def create(course: Path, seed: int) -> dict:
+    """``autograder variant new`` for one seed, once per course; returns its report."""
+    if (course, seed) not in CREATED:
+        report = course / f"report-{seed}.json"
+        proc = run(["variant", "new", BASE, "--name", f"scratch_s{seed}", "--seed", str(seed),
+                    "--report", str(report)], course)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        CREATED[(course, seed)] = json.loads(report.read_text())
+    return CREATED[(course, seed)]
+
+
+def wrong(case: str) -> dict[str, str]:
+    return next(c for c in WRONG if c.name == case).cells
+
+
+def nothing_left(course: Path, name: str) -> None:
+    assert not (course / "solutions" / name).exists()
+    assert not (course / "assignments" / name).exists()
+    db = course / "gradebook.db"
+    if db.exists():
+        with sqlite3.connect(db) as conn:
+            assert not conn.execute("select 1 from assignment where name = ?", (name,)).fetchall()
+
+
+# -- drawing parameters (no grading) -------------------------------------------------------
+
+
+def test_seeded_draws_are_reproducible_and_cover_the_ranges():
+    draws = [draw_params(SCRATCH, seed, {}) for seed in SEEDS]
+    assert draws == [draw_params(SCRATCH, seed, {}) for seed in SEEDS]
+    assert {2, 10} <= {len(p["true_w"]) for p in draws}
+    assert any(p["num_examples"] % p["batch_size"] for p in draws)
+    assert len({p["batch_size"] for p in draws}) >= 3 and len({p["lr"] for p in draws}) >= 3
+
+
+def test_many_draws_stay_inside_the_limits_and_below_the_stability_limit():
+    for seed in range(300):
+        p = draw_params(SCRATCH, seed, {})
+        assert check_limits(p) == [], (seed, p)
+        assert p["lr"] <= stability_limit(len(p["true_w"]), p["batch_size"]) / 3, (seed, p)
+        assert p["num_epochs"] >= 2 and 0.001 <= p["noise"] <= 0.05
+
+
+def test_overrides_win_and_leave_the_other_draws_alone():
+    plain = draw_params(SCRATCH, 5, {})
+    fixed = draw_params(SCRATCH, 5, parse_overrides(["batch_size=25", "true_w=1,2,3"], list(plain)))
+    assert fixed["batch_size"] == 25 and fixed["true_w"] == [1.0, 2.0, 3.0]
+    assert (fixed["true_b"], fixed["noise"], fixed["num_examples"]) == (
+        plain["true_b"], plain["noise"], plain["num_examples"])
+
+
+@pytest.mark.parametrize("item, message", [
+    ("lr", "expected KEY=VALUE"), ("speed=3", "KEY one of"), ("lr=fast", "not a number"),
+    ("num_epochs=2.5", "whole number"), ('true_w=[1, "x"]', "finite number"), ("true_w={}", "finite number"),
+])
+def test_bad_overrides_are_refused(item, message):
+    with pytest.raises(VariantError, match=message):
+        parse_overrides([item], ["true_w", "lr", "num_epochs"])
+
+
+def test_out_of_range_parameters_say_which_to_change():
+    p = {**draw_params(SCRATCH, 1, {}), "batch_size": 1, "true_w": [1.0] * 12}
+    problems = "\n".join(check_limits(p))
+    assert "true_w has 12 values" in problems and "batch_size = 1 is outside" in problems
+    many = {**draw_params(SCRATCH, 1, {}), "num_epochs": 100, "batch_size": 2, "num_examples": 1000}
+    assert any("lower num_epochs" in m for m in check_limits(many))
+
+
+def test_notebook_numbers_are_written_like_the_base():
+    assert sci(1e-3, up=True) == "1e-3" and sci(0.0018, up=True) == "2e-3" and sci(5e-5) == "5e-5"
+    assert sci(0.0095, up=True) == "1e-2"
+
+
+def test_base_setup_cell_carries_its_parameters():
+    base = Assignment.load(BASE, ROOT)
+    assert setup_mismatches(base.setup_code(), base.params) == []
+    assert setup_mismatches(base.setup_code().replace("lr = 0.03", "lr = 0.3"), base.params) == [
+        "lr = 0.3 in the set-up cell, 0.03 in assignment.json"]
+
+
+# -- the advice in a refusal is right -----------------------------------------------------
+
+
+def staged(tmp_path: Path, params: dict) -> Assignment:
+    """The variant's solutions/ folder in a bare course, without nbgrader or grading."""
+    tmp_path.mkdir(parents=True)
+    shutil.copy2(ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
+    write_variant(tmp_path, Assignment.load(BASE, ROOT), SCRATCH, "staged", params, {})
+    return Assignment.load("staged", tmp_path)
+
+
+def test_too_few_epochs_are_refused_and_the_suggested_number_converges(tmp_path):
+    params = {**draw_params(SCRATCH, 1, {}), "lr": 0.005, "num_epochs": 2}
+    problems, _ = check_convergence(staged(tmp_path / "few", params), SCRATCH)
+    assert len(problems) == 1 and problems[0].startswith("num_epochs = 2 is too few"), problems
+    suggested = int(re.search(r"Change num_epochs to (\d+) or more", problems[0])[1])
+    fixed = {**params, "num_epochs": suggested}
+    assert check_limits(fixed) == []
+    assert check_convergence(staged(tmp_path / "enough", fixed), SCRATCH)[0] == []
+
+
+def test_a_diverging_lr_is_refused_and_the_suggested_lr_converges(tmp_path):
+    params = {**draw_params(SCRATCH, 1, {}), "lr": 1.5, "num_epochs": 4}
+    problems, _ = check_convergence(staged(tmp_path / "fast", params), SCRATCH)
+    assert len(problems) == 1 and problems[0].startswith("lr = 1.5 is too large"), problems
+    suggested = float(re.search(r"change lr to ([0-9.]+) or less", problems[0])[1])
+    fixed = {**params, "lr": suggested}
+    assert check_convergence(staged(tmp_path / "slow", fixed), SCRATCH)[0] == []
+
+
+# -- whole variants through the command ----------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_variant_is_validated_and_released(course, seed):
+    report = create(course, seed)
+    name, params, grading = f"scratch_s{seed}", report["params"], report["grading"]
+    assert grading["max_score"] == 100 and grading["reference"] == [100, 100, 100]
+    assert grading["stubs"] == 0
+    assert [w["case"] for w in grading["wrong"]] == [c.name for c in WRONG]
+    assert all(w["caught"] and w["score"] < w["max_score"] for w in grading["wrong"]), grading["wrong"]
+    assert [r["score"] for r in grading["right"]] == [100] * len(RIGHT)
+    conv = report["convergence"]
+    assert conv["runs"] == 9 and conv["worst_error"] < conv["tolerance"] / 2
+
+    config = json.loads((course / "solutions" / name / "assignment.json").read_text())
+    assert config == {"suite": BASE, "base": BASE, "seed": seed, "params": params}
+    # The set-up cell, run as the worker runs it, carries the parameters; so does the prose.
+    namespace: dict = {}
+    exec(Assignment.load(name, course).setup_code(), namespace)
+    assert namespace["true_w"].tolist() == pytest.approx(params["true_w"])
+    for key, var in [("true_b", "true_b"), ("num_examples", "num_examples"), ("noise", "noise_std"),
+                     ("batch_size", "batch_size"), ("lr", "lr"), ("num_epochs", "num_epochs")]:
+        assert namespace[var] == pytest.approx(params[key]), key
+    source = nbformat.read(course / "solutions" / name / f"{name}.ipynb", as_version=4)
+    text = "\n".join(cell.source for cell in source.cells)
+    assert f"$b = {params['true_b']:g}$ and $\\sigma$ = `noise_std` = {params['noise']:g}" in text
+    assert f"still high after {params['num_epochs']} epochs" in text
+    assert source.metadata["autograder"]["assignment"] == name
+    release = nbformat.read(release_path(name, course), as_version=4)
+    assert "### BEGIN SOLUTION" not in json.dumps(release) and "BEGIN HIDDEN TESTS" not in json.dumps(release)
+
+
+@pytest.mark.slow
+def test_released_variant_grades_independently_of_the_validator(course):
+    """Not the validator's word: the released stubs and two submissions graded afresh."""
+    name = f"scratch_s{SEEDS[0]}"
+    create(course, SEEDS[0])
+    folder = course / "check"
+    ref = write(submission(name, root=course), folder / "ref" / f"{name}.ipynb")
+    bad = write(submission(name, wrong("linreg multiplies elementwise"), root=course),
+                folder / "wrong" / f"{name}.ipynb")
+    stubs, ref_result, wrong_result = grade([release_path(name, course), ref, bad], "--course", str(course))
+    assert (stubs["score"], ref_result["score"], wrong_result["score"]) == (0, 100, 70)
+    assert {r["extra_data"]["assignment"] for r in (stubs, ref_result, wrong_result)} == {name}
+
+
+@pytest.mark.slow
+def test_variant_list_shows_parameters_side_by_side(course):
+    reports = [create(course, seed) for seed in SEEDS[:2]]
+    proc = run(["variant", "list", BASE], course)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["assignment", "d", "true_w", "true_b", "num_examples", "noise",
+                                "batch_size", "lr", "num_epochs", "seed", "released"]
+    assert lines[1].startswith(f"{BASE} (base)") and "[2, -3.4]" in lines[1]
+    for report in reports:
+        row = next(line for line in lines if line.startswith(report["name"] + " "))
+        p = report["params"]
+        assert re.search(rf"\b{p['num_examples']}\s+{p['noise']:g}\s+{p['batch_size']}\s+{p['lr']:g}\s+"
+                         rf"{p['num_epochs']}\s+{report['seed']}\s+yes$", row), row
+    # columns are aligned: every row has its 'noise' value where the header has it
+    column = lines[0].index("noise")
+    assert all(line[column - 2: column] == "  " for line in lines[1:])
+
+
+@pytest.mark.slow
+def test_refused_variants_say_what_to_change_and_leave_nothing(course):
+    proc = run(["variant", "new", BASE, "--name", "too_fast", "--seed", "1", "--set", "lr=1.5"], course)
+    assert proc.returncode == 2
+    assert "variant too_fast refused, nothing was written" in proc.stderr
+    assert "lr = 1.5 is too large" in proc.stderr and "change lr to" in proc.stderr
+    nothing_left(course, "too_fast")
+
+    proc = run(["variant", "new", BASE, "--name", "no_batches", "--set", "batch_size=1"], course)
+    assert proc.returncode == 2 and "batch_size = 1 is outside" in proc.stderr
+    nothing_left(course, "no_batches")
+
+
+@pytest.mark.slow
+def test_a_variant_that_hides_a_corpus_mistake_is_refused(course):
+    """With noise 0.1 the corpus's "noise at the wrong scale" (std 0.1 hard-coded) is right."""
+    proc = run(["variant", "new", BASE, "--name", "noisy", "--seed", "3", "--set", "noise=0.1"], course)
+    assert proc.returncode == 2, proc.stdout
+    assert "'noise at the wrong scale' is no longer caught" in proc.stderr and "change noise" in proc.stderr
+    nothing_left(course, "noisy")
+
+
+@pytest.mark.slow
+def test_variant_through_the_nbgrader_flow(course):
+    """generate_assignment (done by `variant new`), autograde, feedback and export, as a TA runs them."""
+    name = f"scratch_s{SEEDS[2]}"
+    create(course, SEEDS[2])
+    with sqlite3.connect(course / "gradebook.db") as conn:
+        assert conn.execute("select 1 from assignment where name = ?", (name,)).fetchall()
+    cases = {"ada": {}, "ben": wrong("linreg multiplies elementwise"),
+             "cyd": wrong("sgd does not divide by batch_size")}
+    paths = {s: write(submission(name, cells, root=course), course / "submitted" / s / name / f"{name}.ipynb")
+             for s, cells in cases.items()}
+    for step in (["autograde", name], ["generate_feedback", name], ["export", "--to", "grades.csv"]):
+        proc = nbgrader(step, course, check=False, quiet=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {r["student_id"]: r for r in csv.DictReader((course / "grades.csv").open())
+            if r["assignment"] == name}
+    engine = dict(zip(cases, [grade([paths[s]], "--course", str(course))[0] for s in cases], strict=True))
+    for student in cases:
+        assert math.isclose(float(rows[student]["raw_score"]), engine[student]["score"]), student
+    assert float(rows["ada"]["raw_score"]) == 100 and float(rows["ben"]["raw_score"]) < 100
+    assert float(rows["cyd"]["raw_score"]) < 100
+    feedback = course / "feedback" / "ada" / name / f"{name}.html"
+    assert feedback.exists() and "training: 15/15" in feedback.read_text()
+
+
+# -- per-student inputs ---------------------------------------------------------------------
+
+
+def test_students_get_different_inputs_and_a_regrade_is_identical(tmp_path):
+    """A linreg that returns the worker's random numbers: the message shows what it returned
+    (drawn in the worker, seeded per student) and what was expected (drawn by the grader)."""
+    cells = {"linreg": "def linreg(X, w, b):\n    return torch.matmul(X, w) * 0 + torch.rand(1)\n"}
+    paths = {s: write(submission(BASE, cells), tmp_path / "submitted" / s / BASE / f"{BASE}.ipynb")
+             for s in ("ada", "ben")}
+    first = grade([paths["ada"], paths["ben"]])  # the student id comes from the submitted/ layout
+    again = grade([paths["ada"]])
+
+    def message(result: dict) -> tuple[str, str]:
+        test = next(t for t in result["tests"] if t["name"].startswith("Computes X w + b"))
+        got, _, expected = test["output"].partition("; expected")
+        assert got.startswith("linreg gives") and expected
+        return got, expected
+
+    (ada_got, ada_expected), (ben_got, ben_expected) = message(first[0]), message(first[1])
+    assert ada_got != ben_got and ada_expected != ben_expected
+    assert message(again[0]) == (ada_got, ada_expected)
+    for result in (first[0], again[0]):
+        result.pop("execution_time")
+    assert json.dumps(first[0], sort_keys=True) == json.dumps(again[0], sort_keys=True)
+
+
+def test_batches_per_epoch_counts_the_smaller_last_batch():
+    assert batches_per_epoch({"num_examples": 1000, "batch_size": 10}) == 100
+    assert batches_per_epoch({"num_examples": 1001, "batch_size": 10}) == 101
