@@ -37,6 +37,7 @@ from autograder.variants import (
     write_variant,
 )
 from tests.conftest import AUTOGRADER, grade
+from tests.course_helpers import make_course
 
 BASE = "linreg_scratch"
 SEEDS = [18, 23, 15, 47, 12]  # d = 10, 2, 10, 2, 7; batch sizes 2 to 32; every count uneven but one
@@ -45,12 +46,8 @@ SCRATCH = PROFILES[BASE]
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Path:
-    """A copy of the course (config, base source and release) with a gradebook of its own."""
-    root = tmp_path_factory.mktemp("course")
-    shutil.copy2(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
-    for folder in ("solutions", "assignments"):
-        shutil.copytree(ROOT / folder / BASE, root / folder / BASE)
-    return root
+    """A throw-away course holding the base's source, with a gradebook of its own."""
+    return make_course(tmp_path_factory.mktemp("variants"), [BASE])
 
 
 def run(args: list[str], course: Path, timeout: int = 600) -> subprocess.CompletedProcess:
