@@ -54,7 +54,7 @@ def cmd_variant_new(args: argparse.Namespace) -> int:
     try:
         known = list(root_base(args.assignment, course).params)
         report = create_variant(args.assignment, args.name, course=course, seed=args.seed,
-                                overrides=parse_overrides(args.set, known))
+                                overrides=parse_overrides(args.set, known), dry_run=args.dry_run)
     except (VariantError, AssignmentError) as exc:
         print(f"autograder variant new: {exc}", file=sys.stderr)
         return 2
@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fix a parameter, e.g. --set lr=0.05 --set true_w=[1,-2,3] (repeatable)")
     new.add_argument("--course", type=Path, help="course root (default: found from the cwd)")
     new.add_argument("--report", type=Path, help="also write the validation report here, as JSON")
+    new.add_argument("--dry-run", action="store_true", help="validate only: write nothing into the course")
     new.set_defaults(func=cmd_variant_new)
     show = variant_sub.add_parser("list", help="ASSIGNMENT and its variants, parameters side by side")
     show.add_argument("assignment")

@@ -336,6 +336,7 @@ class Profile:
     loss_bound: Callable[[dict[str, Any]], float]  # the notebook's visible bound on the final loss
     part_params: dict[str, tuple[str, ...]]  # the parameters each part's tests depend on
     case_hints: dict[str, str] = field(default_factory=dict)  # corpus case -> what to change if not caught
+    shared_parts: tuple[str, ...] = ()  # parts whose tests call several of the student's functions
 
     def target(self, params: dict[str, Any]) -> float:
         """How close the loop must bring (w, b) to release: a quarter of the tolerance, and a
@@ -413,6 +414,7 @@ PROFILES: dict[str, Profile] = {
                      "data_iter": ("batch_size",), "linreg": (), "squared_loss": (),
                      "sgd": ("lr", "batch_size"),
                      "training": ("lr", "batch_size", "num_epochs", "num_examples", "noise")},
+        shared_parts=("training",),
         case_hints={"noise at the wrong scale": "change noise: this case adds noise of standard deviation "
                                                 "0.1, which is right when noise is within 15% of 0.1"}),
 }
@@ -501,7 +503,7 @@ def curve(losses: list[float]) -> str:
 
 
 def check_grading(course: Path, name: str, profile: Profile, log: Callable[[str], None],
-                  students: int = 3) -> tuple[list[str], dict[str, Any]]:
+                  students: int = 2) -> tuple[list[str], dict[str, Any]]:
     """Grade the reference, the stubs and the corpus on the variant, in the staging course."""
     from autograder.corpus import release_path, solution_path, submission, write
     from autograder.engine.runner import grade_notebook
@@ -554,8 +556,13 @@ def check_grading(course: Path, name: str, profile: Profile, log: Callable[[str]
                             + (f"; {hint}" if hint else part_hint([part])))
     log(f"  wrong corpus: {sum(w['caught'] for w in wrong)} of {len(wrong)} caught at their part")
     right = []
+    known_parts = set(asg.parts())
     for i, case in enumerate(corpus.RIGHT):
-        result = grade(write(submission(name, case.cells, root=course), work / f"right{i}" / f"{name}.ipynb"))
+        # A right answer can only lose points where its functions are called: its own parts
+        # (an answer cell's grade_id names its part) and the parts that use several functions.
+        parts = set(case.cells) | set(profile.shared_parts) if set(case.cells) <= known_parts else None
+        result = grade(write(submission(name, case.cells, root=course), work / f"right{i}" / f"{name}.ipynb"),
+                       parts=parts)
         right.append({"case": case.name, "score": result["score"], "max_score": result["max_score"]})
         if result["score"] != result["max_score"]:
             failed = [t for t in result["tests"] if t["status"] == "failed"]
@@ -597,11 +604,10 @@ def write_variant(course: Path, base: Assignment, profile: Profile, name: str, p
 
 
 def create_variant(base_name: str, name: str, *, course: Path, seed: int | None = None,
-                   overrides: dict[str, Any] | None = None,
+                   overrides: dict[str, Any] | None = None, dry_run: bool = False,
                    log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Draw, write, validate and release a variant; raises ``VariantError`` (leaving nothing) if refused."""
-    from autograder.course import nbgrader
-
+    """Draw, write, validate and release a variant (``dry_run``: only validate); raises
+    ``VariantError``, leaving nothing behind, if refused."""
     course = course.resolve()
     if not NAME_PATTERN.match(name):
         raise VariantError(f"--name {name!r}: use letters, digits, '_' and '-', starting with a letter")
@@ -635,7 +641,10 @@ def create_variant(base_name: str, name: str, *, course: Path, seed: int | None 
         variant = Assignment.load(name, staging)
 
         # nbgrader makes the stubs while the loop is checked; the staging course gets its own
-        # gradebook, even if the course's config names a shared one.
+        # gradebook, even if the course's config names a shared one. A copy of the course's saves
+        # the seconds nbgrader takes to create an empty one.
+        if (course / "gradebook.db").is_file():
+            shutil.copy2(course / "gradebook.db", staging / "gradebook.db")
         stubs = start_nbgrader(["generate_assignment", name, "--force", f"--CourseDirectory.root={staging}",
                                 f"--CourseDirectory.db_url=sqlite:///{staging / 'gradebook.db'}"], staging)
         try:
@@ -663,19 +672,34 @@ def create_variant(base_name: str, name: str, *, course: Path, seed: int | None 
         if problems:
             raise VariantError(refusal(name, problems))
 
+        if dry_run:
+            log(f"dry run: {name} passed every check; nothing was written (run without --dry-run to "
+                "release it)")
+            return report
         log(f"releasing: solutions/{name}/ and assignments/{name}/ (nbgrader generate_assignment) ...")
-        shutil.copytree(staging / "solutions" / name, course / "solutions" / name)
-        made = nbgrader(["generate_assignment", name, "--force"], course, check=False, quiet=True)
-        if made.returncode:
-            shutil.rmtree(course / "solutions" / name, ignore_errors=True)
-            shutil.rmtree(course / "assignments" / name, ignore_errors=True)
-            nbgrader(["db", "assignment", "remove", name, "--force"], course, check=False, quiet=True)
-            raise VariantError(f"nbgrader could not release {name} in {course} (nothing was kept):\n"
-                               f"{made.stderr[-2000:]}")
+        install(course, staging, name)
     report["seconds"]["release"] = round(time.monotonic() - started, 1)
     log(f"released {name} in {time.monotonic() - started:.0f} s: solutions/{name}/{name}.ipynb -> "
         f"assignments/{name}/{name}.ipynb")
     return report
+
+
+def install(course: Path, staging: Path, name: str) -> None:
+    """Copy the validated source into the course and release it with nbgrader; if that fails or
+    is interrupted, undo both (folders and gradebook entry)."""
+    from autograder.course import nbgrader
+
+    try:
+        shutil.copytree(staging / "solutions" / name, course / "solutions" / name)
+        made = nbgrader(["generate_assignment", name, "--force"], course, check=False, quiet=True)
+        if made.returncode:
+            raise VariantError(f"nbgrader could not release {name} in {course} (nothing was kept):\n"
+                               f"{made.stderr[-2000:]}")
+    except BaseException:
+        shutil.rmtree(course / "solutions" / name, ignore_errors=True)
+        shutil.rmtree(course / "assignments" / name, ignore_errors=True)
+        nbgrader(["db", "assignment", "remove", name, "--force"], course, check=False, quiet=True)
+        raise
 
 
 def start_nbgrader(args: list[str], course: Path) -> subprocess.Popen:
