@@ -87,6 +87,33 @@ def course_root_here() -> Path | None:
         if (folder / "nbgrader_config.py").exists():
             return folder
     return None
+def cmd_variant_new(args: argparse.Namespace) -> int:
+    from autograder.assignment import AssignmentError, find_course_root
+    from autograder.variants import VariantError, create_variant, parse_overrides, root_base
+
+    course = (args.course or find_course_root()).resolve()
+    try:
+        known = list(root_base(args.assignment, course).params)
+        report = create_variant(args.assignment, args.name, course=course, seed=args.seed,
+                                overrides=parse_overrides(args.set, known), dry_run=args.dry_run)
+    except (VariantError, AssignmentError) as exc:
+        print(f"autograder variant new: {exc}", file=sys.stderr)
+        return 2
+    if args.report:
+        args.report.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def cmd_variant_list(args: argparse.Namespace) -> int:
+    from autograder.assignment import AssignmentError, find_course_root
+    from autograder.variants import variant_table
+
+    try:
+        print(variant_table((args.course or find_course_root()).resolve(), args.assignment))
+    except AssignmentError as exc:
+        print(f"autograder variant list: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +151,23 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("assignment")
     release.add_argument("--course", type=Path)
     release.set_defaults(func=cmd_release)
+
+    variant = sub.add_parser("variant", help="new variants of an assignment, with new parameters")
+    variant_sub = variant.add_subparsers(dest="variant_command", required=True)
+    new = variant_sub.add_parser("new", help="draw, validate and release a variant of ASSIGNMENT")
+    new.add_argument("assignment", help="the base assignment, e.g. linreg_scratch")
+    new.add_argument("--name", required=True, help="the variant's assignment name, e.g. linreg_scratch_2026")
+    new.add_argument("--seed", type=int, help="seed of the random parameters (default: a random one, printed)")
+    new.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="fix a parameter, e.g. --set lr=0.05 --set true_w=[1,-2,3] (repeatable)")
+    new.add_argument("--course", type=Path, help="course root (default: found from the cwd)")
+    new.add_argument("--report", type=Path, help="also write the validation report here, as JSON")
+    new.add_argument("--dry-run", action="store_true", help="validate only: write nothing into the course")
+    new.set_defaults(func=cmd_variant_new)
+    show = variant_sub.add_parser("list", help="ASSIGNMENT and its variants, parameters side by side")
+    show.add_argument("assignment")
+    show.add_argument("--course", type=Path)
+    show.set_defaults(func=cmd_variant_list)
     return parser
 
 

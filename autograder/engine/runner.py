@@ -68,10 +68,11 @@ class GradingPlugin:
 
     def __init__(self, student: Student, assignment: Assignment, device: str,
                  cell_problems: dict[str, str] | None = None, expected_signatures: dict[str, str] | None = None,
-                 student_cells: list[tuple[str, str]] | None = None) -> None:
+                 student_cells: list[tuple[str, str]] | None = None, parts: set[str] | None = None) -> None:
         self.student = student
         self.assignment = assignment
         self.device = device
+        self.parts = parts  # only these parts' tests run (None: all)
         self.cell_problems = cell_problems or {}  # grade id -> why that answer cell was not run
         # For hints only, parsed (never run) on this side: the assignment's signatures, the student's cells.
         self.expected_signatures = expected_signatures or {}
@@ -109,11 +110,17 @@ class GradingPlugin:
             pytest.skip("skipped: no CUDA device on the grading machine (no points are lost)")
         return True
 
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        """Run and report the parts in the notebook's order (stable within a part)."""
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Run and report the parts in the notebook's order (stable within a part). With
+        ``parts``, only those parts' tests run (``variant new`` checks each corpus case at its
+        own part; a grade always runs them all)."""
         order = {part: i for i, part in enumerate(self.assignment.parts())}
 
         items.sort(key=lambda item: order.get((tags_of(item) or [""])[0], len(order)))
+        if self.parts is not None:
+            keep = [item for item in items if (tags_of(item) or [""])[0] in self.parts]
+            config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+            items[:] = keep
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         self.student.begin_test(item.name)
@@ -219,7 +226,7 @@ def worker_device(device: str) -> str:
 
 def grade_notebook(path: str | Path, assignment: str | None = None, *,
                    course_root: Path | None = None, device: str = "auto", student_id: str = "",
-                   limits: Limits | None = None) -> dict[str, Any]:
+                   limits: Limits | None = None, parts: set[str] | None = None) -> dict[str, Any]:
     """Grade one notebook file; always returns a result, with the reason when it cannot."""
     path = Path(path)
     try:
@@ -228,7 +235,7 @@ def grade_notebook(path: str | Path, assignment: str | None = None, *,
         nb, problem = None, f"Your notebook could not be graded: {exc}"
     try:
         return grade(nb, path, assignment, course_root=course_root, device=device,
-                     student_id=student_id, limits=limits, problem=problem)
+                     student_id=student_id, limits=limits, problem=problem, parts=parts)
     except Exception as exc:  # a bug of ours must not stop the batch: this notebook says so
         reason = f"The grader failed on this notebook ({type(exc).__name__}: {exc}); your TA has been told."
         return build_result([], notebook=path, assignment=assignment or path.stem, student=student_id,
@@ -237,7 +244,7 @@ def grade_notebook(path: str | Path, assignment: str | None = None, *,
 
 def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Path | None = None,
           device: str = "auto", student_id: str = "", limits: Limits | None = None,
-          problem: str | None = None) -> dict[str, Any]:
+          problem: str | None = None, parts: set[str] | None = None) -> dict[str, Any]:
     """Grade a notebook already read (``nb`` is None when it could not be, see ``problem``)."""
     started = time.monotonic()
     root = course_root or find_course_root(path.parent)
@@ -264,7 +271,8 @@ def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Pa
                       private=[str(root), str(path.resolve().parent)])
     try:
         plugin = run_suite(student, asg, device, cell_problems=cell_problems,
-                           expected_signatures=functions_defined(expected), student_cells=submitted)
+                           expected_signatures=functions_defined(expected), student_cells=submitted,
+                           parts=parts)
     finally:
         student.close()
     errors = ([problem] if problem else []) + plugin.errors

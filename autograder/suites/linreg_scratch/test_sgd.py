@@ -8,9 +8,12 @@ from autograder.engine.checks import close, short, tensor_of
 pytestmark = pytest.mark.tags("sgd")
 
 
-def problem(rng, shapes):
+def problem(rng, shapes, lr, batch_size):
+    """Parameters ~ N(0, 1), and gradients scaled so that a correct step moves them by about
+    0.5 whatever the variant's lr and batch_size: a step lost in float32 rounding could not
+    tell a right update from a wrong one."""
     params = [rng.normal(0, 1, s).astype(np.float32) for s in shapes]
-    grads = [rng.normal(0, 5, s).astype(np.float32) for s in shapes]
+    grads = [rng.normal(0, 0.5 * batch_size / lr, s).astype(np.float32) for s in shapes]
     return params, grads
 
 
@@ -43,7 +46,7 @@ def explain_values(before, grads, after, lr, bs):
 
 def check_update(student, rng, params_cfg, shapes):
     lr, bs = params_cfg["lr"], params_cfg["batch_size"]
-    params, grads = problem(rng, shapes)
+    params, grads = problem(rng, shapes, lr, bs)
     result = step(student, params, grads, lr, bs)
     after = [tensor_of(r["after"], f"Parameter {i}").astype(np.float64)
              for i, r in enumerate(result)]
@@ -56,8 +59,8 @@ def check_update(student, rng, params_cfg, shapes):
 @pytest.mark.points(6)
 def test_update_values(student, rng, params):
     """One step moves each parameter by -lr * grad / batch_size
-    Checked on w (2, 1) and b (1,) with the assignment's lr and batch_size."""
-    check_update(student, rng, params, [(2, 1), (1,)])
+    Checked on w (d, 1) and b (1,) with the assignment's d, lr and batch_size."""
+    check_update(student, rng, params, [(len(params["true_w"]), 1), (1,)])
 
 
 @pytest.mark.points(5)
@@ -65,7 +68,7 @@ def test_updates_in_place(student, rng, params):
     """Updates the caller's tensors in place: same objects, still leaves that require grad
     The training loop keeps using w and b, so sgd must change those very tensors."""
     lr, bs = params["lr"], params["batch_size"]
-    before, grads = problem(rng, [(3, 1), (1,)])
+    before, grads = problem(rng, [(3, 1), (1,)], lr, bs)
     result = step(student, before, grads, lr, bs)
     after = [tensor_of(r["after"], f"params[{i}]") for i, r in enumerate(result)]
     for i, r in enumerate(result):
@@ -89,7 +92,7 @@ def test_gradients_cleared(student, rng, params):
     """Clears the gradients after the step (zeros or None)
     Otherwise backward() adds the next batch's gradient to the old one."""
     lr, bs = params["lr"], params["batch_size"]
-    before, grads = problem(rng, [(2, 1), (1,)])
+    before, grads = problem(rng, [(2, 1), (1,)], lr, bs)
     for i, r in enumerate(step(student, before, grads, lr, bs)):
         grad = r["grad"]
         if grad["kind"] == "none":
@@ -105,7 +108,7 @@ def test_gradients_cleared(student, rng, params):
 def test_dtype_and_shape_kept(student, rng, params):
     """Keeps each parameter's dtype (float32) and shape"""
     lr, bs = params["lr"], params["batch_size"]
-    before, grads = problem(rng, [(4, 1), (1,)])
+    before, grads = problem(rng, [(4, 1), (1,)], lr, bs)
     for i, r in enumerate(step(student, before, grads, lr, bs)):
         after = r["after"]
         tensor_of(after, f"params[{i}]")

@@ -1,0 +1,47 @@
+"""The training checks' data, loop and tolerance, shared with ``autograder variant new``.
+
+Validating a variant runs exactly this loop on the reference solution and holds it to a
+stricter bound than this tolerance, so a correct student solution passes it on every
+released variant.
+"""
+
+import numpy as np
+
+
+def dataset(rng, params, n):
+    w = np.asarray(params["true_w"], dtype=np.float64)
+    X = rng.normal(0, 1, (n, len(w))).astype(np.float32)
+    y = X @ w + params["true_b"] + rng.normal(0, params["noise"], n)
+    return X, y.reshape(-1, 1).astype(np.float32)
+
+
+def run_loop(student, rng, params, n, zero_init=False, device="cpu", timeout=30):
+    """The book's loop on grader-made data; ``autograder variant new`` runs it on the reference."""
+    d = len(params["true_w"])
+    X, y = dataset(rng, params, n)
+    w0 = np.zeros((d, 1), np.float32) if zero_init else rng.normal(0, 0.01, (d, 1)).astype(np.float32)
+    return student.probe("train", what="the training loop", timeout=timeout, features=X, labels=y,
+                         w0=w0, b0=np.zeros(1, np.float32), lr=params["lr"],
+                         batch_size=params["batch_size"], num_epochs=params["num_epochs"],
+                         device=device)
+
+
+def uneven_count(params):
+    """A number of examples near num_examples that batch_size does not divide."""
+    n = params["num_examples"] + max(1, params["batch_size"] // 3)
+    return n + 1 if n % params["batch_size"] == 0 else n
+
+
+def tolerance(params):
+    """How far a correct loop may leave w and b from the truth, for this variant's numbers.
+
+    A fixed part, plus six standard deviations of the error a correct loop has: minibatch
+    SGD with constant lr jitters around the least-squares fit (variance about
+    lr * noise^2 / (batch_size * (2 - lr * (1 + (d + 2) / batch_size))) per coordinate),
+    and that fit sits about noise / sqrt(num_examples) from the truth.
+    """
+    true_w = np.asarray(params["true_w"], dtype=np.float64)
+    lr, bs, d = params["lr"], params["batch_size"], len(true_w)
+    stability = max(2 - lr * (1 + (d + 2) / bs), 0.1)
+    jitter = params["noise"] * np.sqrt(lr / (bs * stability) + 1 / params["num_examples"])
+    return 0.02 + 0.01 * np.abs(true_w).max() + 6 * jitter
