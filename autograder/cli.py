@@ -17,7 +17,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from autograder.engine.runner import grade_notebook
     from autograder.engine.student import warm_up
 
-    warm_up()
+    warm_up(probe_modules(args.notebooks, args.assignment, args.course))
     results = []
     for path in args.notebooks:
         log.info("grading %s", path)
@@ -32,6 +32,21 @@ def cmd_grade(args: argparse.Namespace) -> int:
     elif args.format == "json":
         print(json.dumps(results, indent=2))
     return 0
+
+
+def probe_modules(paths: list[Path], assignment: str | None, course: Path | None) -> list[str]:
+    """The probe modules the fork server should import, from the notebooks' assignments."""
+    from autograder.assignment import Assignment, AssignmentError, find_course_root
+    from autograder.notebook import NotebookError, assignment_of, read_notebook
+
+    modules = set()
+    for path in paths:
+        try:
+            name = assignment or assignment_of(read_notebook(path), path)
+            modules.add(Assignment.load(name, course or find_course_root(path.parent)).probe_module)
+        except (NotebookError, AssignmentError):
+            continue  # grade_notebook reports it
+    return sorted(modules)
 
 
 def student_of(path: Path) -> str:

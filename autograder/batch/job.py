@@ -60,7 +60,7 @@ class Job:
     notebooks: tuple[str, ...]  # the assignment's notebook ids, from the gradebook
 
 
-def init_process(course_root: str, device: str) -> None:
+def init_process(course_root: str, device: str, preload: tuple[str, ...] = ()) -> None:
     """Pool initializer: ignore Ctrl-C (the parent decides), build exporters, start the fork server."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # nbgrader's preprocessors log through traitlets' logger; every submission of a notebook
@@ -69,7 +69,7 @@ def init_process(course_root: str, device: str) -> None:
     logging.getLogger("traitlets").setLevel(logging.ERROR)
     from autograder.engine.student import warm_up
 
-    warm_up()  # the fork server imports torch meanwhile
+    warm_up(preload)  # the fork server imports torch (and the assignment's probes) meanwhile
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades

@@ -139,7 +139,7 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
     grader = grader_digest(asg)
     with GradebookWriter(coursedir.db_url, coursedir.course_id, assignment, config) as writer:
         todo, digests = plan(submissions, writer, coursedir, assignment, reports, grader, force)
-        pool = Pool(writer.notebooks, assignment, root, device)
+        pool = Pool(writer.notebooks, assignment, root, device, asg.probe_module)
     summary.skipped = [s.student for s in submissions if s not in todo]
     env = outputs.templates()
 
@@ -229,8 +229,10 @@ def grade_all(pool: Pool, futures: dict[Future, Submission], progress: bool | No
 class Pool:
     """Grading processes over submissions; outcomes are stored in this process as they arrive."""
 
-    def __init__(self, notebooks: tuple[str, ...], assignment: str, root: Path, device: str) -> None:
+    def __init__(self, notebooks: tuple[str, ...], assignment: str, root: Path, device: str,
+                 probe_module: str) -> None:
         self.notebooks, self.assignment, self.root, self.device = notebooks, assignment, root, device
+        self.probe_module = probe_module  # the fork servers import it once
         self.store: Any = None  # set before collecting: stores one outcome
         self.executor: ProcessPoolExecutor | None = None
 
@@ -238,7 +240,8 @@ class Pool:
         """A new pool of ``jobs`` processes, started by ``method`` (fork or spawn), given ``todo``."""
         self.close(now=False)
         self.executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
-                                            initializer=init_process, initargs=(str(self.root), self.device))
+                                            initializer=init_process,
+                                            initargs=(str(self.root), self.device, (self.probe_module,)))
         with without_main_reimport():  # spawned processes start during submit()
             return {self.executor.submit(run_job, Job(sub.student, self.assignment, str(sub.folder),
                                                       self.notebooks)): sub for sub in todo}

@@ -27,6 +27,7 @@ from autograder.engine.student import (
     Student,
     StudentError,
     WorkerFault,
+    context,
     derive_seed,
 )
 from autograder.notebook import (
@@ -265,6 +266,7 @@ def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Pa
             notes.append(f"Your notebook is {size / 2**20:.0f} MB; the grader reads only its code and ignores "
                          "outputs, but clear them before you submit (Kernel > Restart & Clear Output).")
     submitted = [(c.grade_id, c.source) for c in cells]
+    context([asg.probe_module])  # when the fork server is not running yet, it imports the probes
     student = Student(setup=asg.setup_code(), cells=submitted,
                       probe_module=asg.probe_module, seed_base=f"{asg.name}:{student_id}",
                       device=worker_device(device), limits=limits or Limits.from_env(), unavailable=problem,

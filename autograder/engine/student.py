@@ -16,6 +16,7 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -33,21 +34,26 @@ _BROKEN_MODES: set[str] = set()
 _CONTEXT: multiprocessing.context.BaseContext | None = None
 
 
-def context() -> multiprocessing.context.BaseContext:
-    """A fork server that has imported torch once; each worker is a cheap fork of it."""
+def context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseContext:
+    """A fork server that has imported torch once; each worker is a cheap fork of it.
+
+    ``preload`` names probe modules to import there too (the concise probes bring
+    torch._dynamo, 2-3 s); it counts only before the server starts, and a module it does not
+    hold is imported by each worker instead.
+    """
     global _CONTEXT
     if _CONTEXT is None:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["autograder.engine.worker"])
+        ctx.set_forkserver_preload(["autograder.engine.worker", *preload])
         _CONTEXT = ctx
     return _CONTEXT
 
 
-def warm_up() -> None:
+def warm_up(preload: Sequence[str] = ()) -> None:
     """Start the fork server now (it imports torch), so the first submission does not wait."""
     from multiprocessing import forkserver
 
-    context()
+    context(preload)
     forkserver.ensure_running()
 
 

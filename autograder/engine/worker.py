@@ -30,7 +30,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot  # noqa: E402, F401  (imported here so each worker gets it for free)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch._dynamo  # noqa: E402, F401  (torch.optim imports it on first use: 3 s in every worker otherwise)
 
 from autograder.engine import sandbox  # noqa: E402
 from autograder.engine.protocol import decode, encode  # noqa: E402

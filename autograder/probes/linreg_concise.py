@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 import torch
+import torch._dynamo  # noqa: F401  (torch.optim imports it on first use: 2-3 s in each worker unless the fork server has it)
 from torch import nn
 from torch.nn.modules.module import register_module_forward_hook
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook

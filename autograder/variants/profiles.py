@@ -132,10 +132,9 @@ def scratch_runs(student: Any, params: Params, seed: int) -> list[Run]:
                (f"{suite.uneven_count(params)} examples", suite.uneven_count(params), False)]
     runs = []
     for what, n, zero in configs:
-        out = suite.run_loop(student, rng, params, n, zero_init=zero, timeout=120)
+        out, true_w, true_b = suite.run_loop(student, rng, params, n, zero_init=zero, timeout=120)
         runs.append(Run(what, np.asarray(out["w"]["value"], float).reshape(-1),
-                        np.asarray(out["b"]["value"], float).reshape(-1),
-                        np.asarray(params["true_w"], float), float(params["true_b"]),
+                        np.asarray(out["b"]["value"], float).reshape(-1), true_w, true_b,
                         float(suite.tolerance(params)), [float(v) for v in out["losses"]]))
     return runs
 
