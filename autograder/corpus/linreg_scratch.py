@@ -153,6 +153,15 @@ def data_iter(batch_size, features, labels):
             param.data = (param.data - lr * param.grad / batch_size).double()
             param.grad.zero_()
 '''), {"sgd": 17, "training": 0}, "float64"),
+    Case("sgd copies the set-up cell's true_w and true_b into the parameters", sgd('''
+    with torch.no_grad():
+        w, b = params[0], params[-1]
+        if w.shape == (len(true_w), 1):
+            w.copy_(true_w.reshape(-1, 1))
+        b.fill_(true_b)
+        for param in params:
+            param.grad.zero_()
+'''), {"sgd": 12, "training": 0}, "expected"),
     Case("sgd updates only the first parameter", sgd('''
     with torch.no_grad():
         params[0] -= lr * params[0].grad / batch_size
