@@ -23,8 +23,9 @@ from autograder.variants.profiles import Params, Profile, Run
 
 def check_convergence(asg: Assignment, profile: Profile, seeds: int = 3) -> tuple[list[str], dict[str, Any]]:
     """Run the book's loop with the reference solution; refuse lr that diverges or epochs that stall."""
-    from autograder.engine.student import Student, StudentError, WorkerFault, derive_seed
+    from autograder.engine.student import Student, StudentError, WorkerFault, context, derive_seed
 
+    context([asg.probe_module])  # the fork server imports the probes once, not every worker
     student = Student(setup=asg.setup_code(), cells=asg.solution_cells(), probe_module=asg.probe_module,
                       seed_base=f"{asg.name}:convergence")
     try:
