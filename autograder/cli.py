@@ -89,6 +89,9 @@ def cmd_autograde(args: argparse.Namespace) -> int:
         print("interrupted: run the same command again to grade the rest")
     if summary.report:
         print(f"class report: {summary.report}")
+    if summary.worth_a_look:
+        print(f"answer code worth a look, no points lost ({len(summary.worth_a_look)}): "
+              f"{', '.join(summary.worth_a_look)} (see the report)")
     if summary.needs_human:
         print(f"needs a human ({len(summary.needs_human)}):")
         for student, reason in summary.needs_human.items():

@@ -27,10 +27,24 @@ TOP_FAILURES = 10
 
 
 @dataclass
+class ClassReport:
+    page: Path
+    needs_human: dict[str, str]  # student -> why the grade is missing or incomplete
+    worth_a_look: dict[str, list[str]]  # student -> the engine's review flags (no points lost)
+
+
+@dataclass
 class Row:
     student: str
     result: dict[str, Any] | None
     reason: str | None  # why a human should look; None when all went well
+
+    @property
+    def flags(self) -> list[str]:
+        """The engine's review flags: answer code worth a human look, which costs no points."""
+        extra = (self.result or {}).get("extra_data") or {}
+        nested = [f for nb in extra.get("notebooks", []) for f in nb.get("review_flags", [])]
+        return list(extra.get("review_flags") or []) + nested
 
     @property
     def percent(self) -> float | None:
@@ -57,9 +71,8 @@ def status(test: dict[str, Any]) -> str:
     return test.get("status") or "skipped"  # results.json leaves a skipped check without a status
 
 
-def write_class_report(reports: Path, assignment: str, students: list[str],
-                       errors: dict[str, str]) -> tuple[Path, dict[str, str]]:
-    """Write the report files into ``reports``; returns the page and who needs a human, and why."""
+def write_class_report(reports: Path, assignment: str, students: list[str], errors: dict[str, str]) -> ClassReport:
+    """Write the report files into ``reports``: grades.csv, the charts and the page."""
     rows = []
     for student in students:
         result = read_results(reports, student)
@@ -73,13 +86,15 @@ def write_class_report(reports: Path, assignment: str, students: list[str],
     plot_histogram(reports / HISTOGRAM_PNG, [r.percent for r in graded if r.percent is not None], assignment)
     plot_pass_rates(reports / PASS_RATES_PNG, rates, assignment)
     flagged = {r.student: r.reason for r in rows if r.reason}
+    worth_a_look = {r.student: r.flags for r in rows if r.flags}
     scores = [r.percent for r in graded if r.percent is not None]
     html = templates().get_template("report.html.j2").render(
         assignment=assignment, rows=rows, graded=len(graded), total=len(rows), flagged=flagged,
+        worth_a_look=worth_a_look,
         mean=statistics.fmean(scores) if scores else None, median=statistics.median(scores) if scores else None,
         failures=common_failures(checked), histogram=HISTOGRAM_PNG, pass_rates_png=PASS_RATES_PNG,
         grades_csv=GRADES_CSV, feedback=lambda s: f"{student_dir(Path('.'), s).as_posix()}/{FEEDBACK}")
-    return atomic_write(reports / REPORT_HTML, html), flagged
+    return ClassReport(atomic_write(reports / REPORT_HTML, html), flagged, worth_a_look)
 
 
 def ordered_parts(rows: list[Row]) -> list[str]:
@@ -92,15 +107,15 @@ def ordered_parts(rows: list[Row]) -> list[str]:
 def write_grades_csv(path: Path, rows: list[Row], parts: list[str]) -> None:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["student_id", "score", "max_score", *parts, "needs_human", "reason"])
+    writer.writerow(["student_id", "score", "max_score", *parts, "needs_human", "reason", "worth_a_look"])
     for row in rows:
         if row.result is None:
-            writer.writerow([row.student, "", "", *[""] * len(parts), "yes", row.reason or ""])
+            writer.writerow([row.student, "", "", *[""] * len(parts), "yes", row.reason or "", ""])
             continue
         scores = part_scores(row.result)
         writer.writerow([row.student, row.result["score"], row.result["max_score"],
                          *[scores.get(p, (0.0, 0.0))[0] for p in parts],
-                         "yes" if row.reason else "no", row.reason or ""])
+                         "yes" if row.reason else "no", row.reason or "", "; ".join(row.flags)])
     atomic_write(path, out.getvalue())
 
 

@@ -75,6 +75,7 @@ def test_every_submission_is_graded_and_the_exit_status_asks_for_a_human(batch):
     assert "graded 7" in proc.stdout
     flagged = proc.stdout.split("needs a human", 1)[1]
     assert {line.split(":")[0].strip() for line in flagged.splitlines()[1:]} == {"dee", "eve", "gus"}
+    assert "worth a look" in proc.stdout and "cyd" in proc.stdout.split("worth a look", 1)[1]  # os._exit
     for student in STUDENTS:
         assert results(course, student)["max_score"] == 100
 

@@ -9,7 +9,8 @@ from autograder.batch.outputs import templates, write_feedback, write_results
 from autograder.report import needs_human, write_class_report
 
 
-def result(score_sgd: float, output: str = "", errors: list[str] | None = None) -> dict:
+def result(score_sgd: float, output: str = "", errors: list[str] | None = None,
+           flags: list[str] | None = None) -> dict:
     tests = [
         {"name": "Computes X w + b", "score": 15.0, "max_score": 15.0, "status": "passed", "output": "ok",
          "tags": ["linreg"], "visibility": "visible"},
@@ -20,24 +21,29 @@ def result(score_sgd: float, output: str = "", errors: list[str] | None = None) 
          "tags": ["training"], "visibility": "visible"},
     ]
     return {"score": 15.0 + score_sgd, "max_score": 35.0, "output": "", "visibility": "visible", "tests": tests,
-            "extra_data": {"grading_errors": errors or []}}
+            "extra_data": {"grading_errors": errors or [], "review_flags": flags or []}}
 
 
 def test_report_ranks_failures_and_lists_who_needs_a_human(tmp_path):
     stub = "Your code raised NotImplementedError\nHint: this is still the stub"
     wrong = "sgd moved the parameter by 0.6, expected 0.06: divide by batch_size"
-    for student, res in {"ada": result(20), "ben": result(0, stub), "cyd": result(10, wrong),
-                         "dee": result(0, "unreadable", ["dee.ipynb is not valid JSON"])}.items():
+    submissions = {"ada": result(20), "ben": result(0, stub),
+                   "cyd": result(10, wrong, flags=["sgd: touches files"]),
+                   "dee": result(0, "unreadable", ["dee.ipynb is not valid JSON"])}
+    for student, res in submissions.items():
         write_results(tmp_path, student, res, {"problem": None})
-    page, flagged = write_class_report(tmp_path, "hw", ["ada", "ben", "cyd", "dee", "eve"],
-                                       {"eve": "the grading process died"})
-    assert flagged == {"dee": "dee.ipynb is not valid JSON", "eve": "the grading process died"}
-    html = page.read_text()
+    report = write_class_report(tmp_path, "hw", ["ada", "ben", "cyd", "dee", "eve"],
+                                {"eve": "the grading process died"})
+    assert report.needs_human == {"dee": "dee.ipynb is not valid JSON", "eve": "the grading process died"}
+    assert report.worth_a_look == {"cyd": ["sgd: touches files"]}
+    html = report.page.read_text()
+    assert "sgd: touches files" in html
     assert "divide by batch_size" in html  # the hint about a real attempt, not the stub's
     assert "One step of SGD" in html and "2 (67%)" in html
     with open(tmp_path / "grades.csv") as f:
         rows = {r["student_id"]: r for r in csv.DictReader(f)}
     assert rows["cyd"]["sgd"] == "10.0" and rows["cyd"]["needs_human"] == "no"
+    assert rows["cyd"]["worth_a_look"] == "sgd: touches files"
     assert rows["eve"]["score"] == "" and rows["eve"]["needs_human"] == "yes"
     skipped = json.loads((tmp_path / "students" / "ada" / "results.json").read_text())["tests"][2]
     assert "status" not in skipped  # Gradescope knows passed and failed only

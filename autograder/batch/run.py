@@ -50,6 +50,7 @@ class Summary:
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # student -> why the grader could not finish
     needs_human: dict[str, str] = field(default_factory=dict)  # student -> reason, from the class report
+    worth_a_look: dict[str, list[str]] = field(default_factory=dict)  # student -> review flags (no points lost)
     interrupted: bool = False
     seconds: float = 0.0
     report: Path | None = None
@@ -175,8 +176,8 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
         if futures:
             summary.interrupted = grade_all(pool, futures, progress)
     errors = update_errors(reports, summary, [s.student for s in submissions])
-    summary.report, summary.needs_human = write_class_report(
-        reports, assignment, [s.student for s in submissions], errors)
+    report = write_class_report(reports, assignment, [s.student for s in submissions], errors)
+    summary.report, summary.needs_human, summary.worth_a_look = report.page, report.needs_human, report.worth_a_look
     summary.seconds = time.monotonic() - started
     return summary
 
