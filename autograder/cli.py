@@ -14,18 +14,27 @@ log = logging.getLogger("autograder")
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from autograder.engine.runner import grade_notebook
-    from autograder.engine.student import warm_up
+    from autograder.engine.runner import grade_notebook, worker_device
+    from autograder.engine.student import Limits, SandboxUnavailable, choose_mode, shutdown, warm_up
 
     warm_up(probe_modules(args.notebooks, args.assignment, args.course))
-    results = []
-    for path in args.notebooks:
-        log.info("grading %s", path)
-        result = grade_notebook(path, args.assignment, course_root=args.course,
-                                device=args.device, student_id=args.student or student_of(path))
-        results.append(result)
-        if args.format == "text":
-            print(render_text(result), flush=True)
+    try:
+        try:
+            mode = choose_mode(Limits.from_env(), worker_device(args.device))
+        except SandboxUnavailable as exc:
+            print(f"autograder grade: nothing was graded: {exc}", file=sys.stderr)
+            return 2
+        log.info("sandbox: %s", mode)
+        results = []
+        for path in args.notebooks:
+            log.info("grading %s", path)
+            result = grade_notebook(path, args.assignment, course_root=args.course,
+                                    device=args.device, student_id=args.student or student_of(path))
+            results.append(result)
+            if args.format == "text":
+                print(render_text(result), flush=True)
+    finally:
+        shutdown()  # the fork server exits before this command does
     if args.format == "gradescope":
         out = [to_gradescope(r) for r in results]
         print(json.dumps(out[0] if len(out) == 1 else out, indent=2))
@@ -85,6 +94,9 @@ def cmd_autograde(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     print(f"{args.assignment}: graded {len(summary.graded)}, already graded {len(summary.skipped)}, "
           f"could not grade {len(summary.failed)} ({summary.seconds:.1f} s)")
+    box = summary.sandbox
+    print(f"sandbox: {box.get('mode')}" + (f" (WEAKER ISOLATION: {'; '.join(box['notes'])})" if box.get("weaker")
+                                           else ""))
     if summary.interrupted:
         print("interrupted: run the same command again to grade the rest")
     if summary.report:

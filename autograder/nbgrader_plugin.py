@@ -21,6 +21,7 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Unicode
 
+from autograder import submission_files
 from autograder.batch.processes import without_main_reimport
 from autograder.notebook import grade_cell_part
 from autograder.results import fmt
@@ -62,6 +63,11 @@ class EngineGrader(NbGraderPreprocessor):
         info = resources["nbgrader"]
         root = Path(self.config.CourseDirectory.get("root", ".")).resolve()
         path = Path(f"{info['notebook']}.ipynb")
+        submitted = root / self.config.CourseDirectory.get("submitted_directory", "submitted") / info["student"] \
+            / info["assignment"]
+        unsafe = submission_files.problem(submitted) if submitted.exists() else None
+        if unsafe:  # nbgrader then fails the submission and removes what it copied into autograded/
+            raise ValueError(f"{info['student']}/{info['assignment']}: {unsafe}")
         with without_main_reimport():  # under the `nbgrader` script: seconds saved per worker
             result = grade(nb, path, info["assignment"], course_root=root, device=self.device,
                            student_id=info["student"])

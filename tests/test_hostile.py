@@ -5,13 +5,14 @@ earns (never more), and the feedback says plainly what happened. For the batch a
 no file outside the workers' folders changed, no process survived, no connection reached a
 listener of this test, and nothing of the hidden suite or the solution reached a result.
 
-The whole corpus runs in the strongest mode this machine offers (``namespaces`` as root,
-else ``userns``), asked for strictly (no fallback); as root, the cases that test isolation run
-again in ``userns`` mode. The corpus attacks the machine it runs on (it kills processes it
-finds, deletes files it can reach), so in ``rlimits`` mode, which does not isolate files,
-processes or the network, only the cases that attack the grade and resources run: they show
-what that mode still protects. Where a namespace mode is not available the tests are skipped
-with the reason.
+The whole corpus runs in the isolating mode this machine offers (``namespaces`` as root, else
+``userns``), the mode ``auto`` chooses. The corpus attacks the machine it runs on (it kills
+processes it finds, deletes files it can reach), so in ``rlimits`` mode, which does not isolate
+files, processes or the network and which a TA must ask for by name, only the cases that attack
+the grade, the channel and the resources run: they show what that mode still protects. Where a
+mode is not available here (``rlimits`` as root needs a Python environment that ``nobody`` can
+read) its tests are skipped with the reason. As root, the ``userns`` mode refuses (student code
+would keep uid 0 outside its user namespace), and a test shows that nothing is graded then.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import hashlib
 import json
 import os
 import secrets
+import site
 import socket
 import subprocess
 import sys
@@ -34,21 +36,17 @@ from tests.hostile.cases import CASES, fill
 
 ASSIGNMENT = "linreg_scratch"
 MODE = "namespaces" if os.geteuid() == 0 else "userns"
-# As root, userns mode maps the sandbox to uid 0, which the kernel exempts from RLIMIT_NPROC, so
-# the fork bomb is left out of that run (for an unprivileged user the limit holds).
-ISOLATION = {"kills the parent process", "leaves many child processes", "writes and deletes files everywhere",
-             "opens sockets", "searches the disk for the hidden tests", "reads the hidden suite by its path",
-             "prints fake results in every format"}
-# Safe to run without isolation (as root, too): they attack the grade and the limits, not the machine.
+# Safe to run without isolation (as root, too): they attack the grade, the channel and the limits, not the machine.
 GRADE_AND_LIMITS = {"replaces torch.allclose", "patches pytest", "prints fake results in every format",
                     "os._exit at definition time", "os._exit in sgd",
                     "allocates 40 GiB in sgd", "segfault via ctypes", "leaves many child processes",
                     "background thread that keeps running", "replaces the grader's probe",
-                    "forges a message to the grader"}
-RUNS = {MODE: [c.name for c in CASES]}
-if MODE == "namespaces":
-    RUNS["userns"] = [c.name for c in CASES if c.name in ISOLATION]
-RUNS["rlimits"] = [c.name for c in CASES if c.name in GRADE_AND_LIMITS]
+                    "forges a message to the grader", "forges control frames while its cell loads",
+                    "forges replies and floods the channel in sgd", "raises with a lone surrogate in its message"}
+CHANNEL_CASES = {"forges a message to the grader", "forges control frames while its cell loads",
+                 "forges replies and floods the channel in sgd"}
+RUNS = {MODE: [c.name for c in CASES], "rlimits": [c.name for c in CASES if c.name in GRADE_AND_LIMITS]}
+PAIRS = [(mode, case) for mode, names in RUNS.items() for case in CASES if case.name in names]
 PAIRS = [(mode, case) for mode, names in RUNS.items() for case in CASES if case.name in names]
 LIMITS = {"probe_seconds": 5, "load_seconds": 8, "submission_seconds": 40}
 SUITE = ROOT / "autograder" / "suites" / ASSIGNMENT
@@ -59,8 +57,15 @@ pytestmark = pytest.mark.slow
 
 
 def hidden_files() -> list[Path]:
+    """The hidden suite, the solution, and the kit's engine (which a submission must not change)."""
     solution = solution_path(ASSIGNMENT)
-    return sorted(SUITE.glob("*.py")) + [solution, solution.parent / "assignment.json"]
+    engine = ROOT / "autograder" / "engine"
+    return sorted(SUITE.glob("*.py")) + [solution, solution.parent / "assignment.json", *sorted(engine.glob("*.py"))]
+
+
+def environment_folders() -> list[Path]:
+    """Where a planted ``.pth`` or module would change later gradings."""
+    return [Path(p) for p in {*site.getsitepackages(), sys.prefix}] + [ROOT / "autograder" / "engine"]
 
 
 def digest(paths: list[Path]) -> dict[str, str]:
@@ -108,6 +113,9 @@ def run_batch(tmp_path_factory, mode: str, cases: list) -> dict:
     if problem:
         pytest.skip(f"no {MODE if mode == 'rlimits' else mode} sandbox on this machine ({problem}): the hostile "
                     "corpus would attack the machine itself")
+    problem = sandbox.check_mode(mode)
+    if problem:
+        pytest.skip(f"the {mode} mode refuses on this machine: {problem}")
     token = secrets.token_hex(4)
     folder = tmp_path_factory.mktemp("hostile")
     host_tmp = folder / "tmp"  # the CLI's TMPDIR: the workers' folders are made here
@@ -135,6 +143,8 @@ def run_batch(tmp_path_factory, mode: str, cases: list) -> dict:
     for i, case in enumerate(cases):
         nb = submission(ASSIGNMENT, {"sgd": fill(case.sgd_cell, values)})
         paths[case.name] = write(nb, folder / f"case{i}" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    # Graded after every hostile case, in the same process: nothing they did changed its grading.
+    paths["honest after"] = write(submission(ASSIGNMENT), folder / "after" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
     env = {**os.environ, "AUTOGRADER_SANDBOX": mode, "AUTOGRADER_LIMITS": json.dumps(LIMITS),
            "TMPDIR": str(host_tmp)}
     try:
@@ -147,7 +157,7 @@ def run_batch(tmp_path_factory, mode: str, cases: list) -> dict:
             "sentinels": {str(s): s.read_text() if s.exists() else None for s in sentinels},
             "changed": {p for p, h in digest([p for p in protected if p.exists()]).items() if before[p] != h}
             | {str(p) for p in protected if not p.exists()},
-            "files": files_named(token, [Path("/tmp"), Path.home(), ROOT])
+            "files": files_named(token, [Path("/tmp"), Path.home(), ROOT, *environment_folders()])
             + files_named(token, [host_tmp], recursive=True),
             "worker_folders": [p.name for p in host_tmp.iterdir() if p.name.startswith("autograder-worker-")],
             "connections": [],
@@ -182,9 +192,11 @@ def test_batch_completes_and_the_honest_submission_keeps_full_marks(batches, mod
     batch = batches(mode)
     assert batch["returncode"] == 0, batch["stderr"]
     assert len(batch["results"]) == batch["count"]
-    honest = batch["by_name"]["honest"]
+    honest, after = batch["by_name"]["honest"], batch["by_name"]["honest after"]
     assert honest["score"] == honest["max_score"] == 100, feedback(honest)
-    assert honest["extra_data"]["sandbox"]["mode"] == mode
+    assert honest["extra_data"]["sandbox"]["mode"] == after["extra_data"]["sandbox"]["mode"] == mode
+    assert [t["output"] for t in after["tests"]] == [t["output"] for t in honest["tests"]]
+    assert after["score"] == 100 and not after["extra_data"]["channel_violations"]
 
 
 @pytest.mark.parametrize(("mode", "case"), PAIRS, ids=[f"{m}: {c.name}" for m, c in PAIRS])
@@ -265,3 +277,39 @@ def test_tampering_with_the_probes_is_flagged_for_the_ta(batches):
     assert batch["by_name"]["honest"]["extra_data"]["review_flags"] == []
     flags = batch["by_name"]["replaces the grader's probe"]["extra_data"]["review_flags"]
     assert "sgd: reaches into the grader's modules" in flags
+
+
+@pytest.mark.parametrize("mode", RUNS)
+def test_forged_frames_are_recorded_for_the_ta_and_change_nothing_else(batches, mode):
+    batch = batches(mode)
+    assert batch["by_name"]["honest"]["extra_data"]["channel_violations"] == []
+    for name in CHANNEL_CASES & set(RUNS[mode]):
+        extra = batch["by_name"][name]["extra_data"]
+        assert extra["channel_violations"], name
+        assert any("grader's own channel" in f for f in extra["review_flags"]), name
+        assert extra["sandbox"] == batch["by_name"]["honest"]["extra_data"]["sandbox"], name
+
+
+def test_a_later_grading_in_a_new_process_is_unchanged(batches, tmp_path):
+    """Whatever the hostile batch tried to plant, a separate grading of an honest notebook is the same."""
+    batch = batches(MODE)
+    path = write(submission(ASSIGNMENT), tmp_path / "honest" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    env = {**os.environ, "AUTOGRADER_SANDBOX": MODE, "AUTOGRADER_LIMITS": json.dumps(LIMITS)}
+    proc = subprocess.run([*AUTOGRADER, "grade", str(path), "--format", "json"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = json.loads(proc.stdout)[0]
+    honest = batch["by_name"]["honest"]
+    assert (again["score"], [t["output"] for t in again["tests"]]) == (honest["score"],
+                                                                      [t["output"] for t in honest["tests"]])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the userns mode refuses only when the grader runs as root")
+def test_userns_as_root_grades_nothing(tmp_path):
+    """Asked for by name where it would leave student code uid 0 outside: refused, with the reason."""
+    path = write(submission(ASSIGNMENT), tmp_path / "x" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    proc = subprocess.run([*AUTOGRADER, "grade", str(path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "AUTOGRADER_SANDBOX": "userns"})
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "nothing was graded" in proc.stderr and "use namespaces" in proc.stderr

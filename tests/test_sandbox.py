@@ -35,23 +35,26 @@ def test_limits_come_from_the_environment(monkeypatch):
         Limits.from_env()
 
 
-def test_auto_tries_the_strongest_mode_first():
-    modes = sandbox.modes_for("auto")
-    assert modes[-1] == "rlimits"
-    assert modes[0] == ("namespaces" if os.geteuid() == 0 else "userns")
-    assert sandbox.modes_for("userns") == ["userns"]  # asked for by name: no fallback
+def test_auto_only_ever_picks_an_isolating_mode():
+    assert sandbox.candidates("auto") == (["namespaces"] if os.geteuid() == 0 else ["userns"])
+    assert sandbox.candidates("rlimits") == ["rlimits"]  # weaker isolation only when asked for by name
+    assert sandbox.describe("rlimits")["weaker"] and not sandbox.describe("namespaces")["weaker"]
 
 
-def test_the_worker_sees_the_python_environment_but_not_the_course():
+def test_the_worker_sees_the_python_environment_and_its_probes_but_not_the_kit():
     package = ROOT / "autograder"
+    files = [str(package / "engine" / "worker.py"), str(package / "probes" / "linreg_scratch.py")]
     spec = {"sandbox": {"private": [str(ROOT), str(Path.home()), "/tmp/somewhere/submitted/alice"],
-                        "package_dir": str(package)}}
-    shown, covered = sandbox.visible_paths(spec)
+                        "package_dir": str(package), "files": files}}
+    shown, covered, kit_files = sandbox.visible_paths(spec)
     assert sys.prefix in shown or any(sys.prefix.startswith(s + "/") for s in shown)
-    assert str(package) in shown
+    assert kit_files == sorted(files)
+    assert not any(str(package) == s or str(package).startswith(s + "/") for s in shown), shown
     assert not any(str(ROOT) == s or str(ROOT).startswith(s + "/") for s in shown if s != "/"), shown
-    assert str(package / "suites") in covered and str(package / "corpus") in covered
     assert "/" not in shown and "/tmp" not in shown
+    probes = Student(setup="", cells=[], probe_module="autograder.probes.linreg_scratch")._sandbox_spec()["files"]
+    assert str(package / "probes" / "linreg_scratch.py") in probes
+    assert not [f for f in probes if "suites" in f or "corpus" in f or "variants" in f or "linreg_concise" in f]
 
 
 def marked(token: str) -> list[int]:
@@ -87,9 +90,11 @@ def test_kill_tree_gets_children_that_left_the_process_group():
     try:
         assert root.stdout.readline().strip() == "ready"
         deadline = time.monotonic() + 10
-        while len(marked(token)) < 3 and time.monotonic() < deadline:  # the root and its two sleepers
+        # The root and its two sleepers (the middle child of the double fork may still be exiting).
+        sleepers = lambda: marked(f"import time; time.sleep(60)\0{token}")  # noqa: E731
+        while len(sleepers()) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert len(marked(token)) == 3
+        assert len(sleepers()) == 2 and root.pid in marked(token)
         sandbox.kill_tree(root.pid)
         root.wait(10)
         deadline = time.monotonic() + 5
@@ -113,7 +118,7 @@ def test_a_mode_that_breaks_after_it_started_is_reported(monkeypatch, tmp_path):
         try:
             monkeypatch.setattr(sandbox, "_build_root", lambda *a: (_ for _ in ()).throw(OSError(5, "broken")))
             sandbox.enter({"workdir": str(tmp_path), "limits": {},
-                           "sandbox": {"modes": [mode, "rlimits"], "private": [], "package_dir": "/nonexistent"}})
+                           "sandbox": {"mode": mode, "private": [], "package_dir": "/nonexistent"}})
             os.write(write, b"returned")
         except sandbox.SandboxFailed as exc:
             os.write(write, f"failed {exc.mode}: {exc}".encode())
@@ -126,15 +131,34 @@ def test_a_mode_that_breaks_after_it_started_is_reported(monkeypatch, tmp_path):
     assert message == f"failed {mode}: the {mode} sandbox could not be set up: [Errno 5] broken"
 
 
-def test_auto_falls_back_for_good_and_a_named_mode_does_not(monkeypatch):
-    monkeypatch.setattr(student, "_BROKEN_MODES", set())
-    auto = Student(setup="", cells=[], probe_module="x", limits=Limits(sandbox="auto"))
-    first = auto._sandbox_spec()["modes"][0]
-    auto._sandbox_failed(first, "broken")
-    assert first not in auto._sandbox_spec()["modes"]
-    named = Student(setup="", cells=[], probe_module="x", limits=Limits(sandbox="userns"))
-    with pytest.raises(SandboxUnavailable, match="grading could not start: broken"):
-        named._sandbox_failed("userns", "broken")
+def test_no_isolating_mode_refuses_and_says_how_to_opt_in(monkeypatch):
+    monkeypatch.setattr(student, "_CHOSEN", {})
+    monkeypatch.setattr(sandbox, "candidates", lambda requested: ["userns"] if os.geteuid() == 0 else ["bogus"])
+    with pytest.raises(SandboxUnavailable, match="AUTOGRADER_SANDBOX=rlimits"):
+        student.choose_mode(Limits(sandbox="auto"))
+    with pytest.raises(SandboxUnavailable, match="AUTOGRADER_SANDBOX=rlimits"):  # decided once: the same answer
+        student.choose_mode(Limits(sandbox="auto"))
+
+
+def test_a_mode_that_fails_for_one_submission_fails_closed(monkeypatch):
+    """No fallback: that submission's worker does not start, the mode chosen for the others stays."""
+    monkeypatch.setattr(student, "_CHOSEN", {})
+    mode = student.choose_mode(Limits())
+    assert mode == sandbox.candidates("auto")[0]
+    chosen = dict(student._CHOSEN)
+
+    real_spec = Student._sandbox_spec
+
+    def broken(self):  # the worker is asked for a mode whose set-up fails there
+        return {**real_spec(self), "mode": "unknown-mode"}
+
+    victim = Student(setup="import torch\n", cells=[], probe_module="autograder.probes.linreg_scratch")
+    monkeypatch.setattr(Student, "_sandbox_spec", broken)
+    with pytest.raises(SandboxUnavailable, match="unknown mode"):
+        victim.probe("environment")
+    assert victim.sandbox["mode"] == mode  # what the trusted side asked for, never something weaker
+    victim.close()
+    assert student._CHOSEN == chosen
 
 
 def test_a_sandbox_problem_is_the_tas_not_the_students():
@@ -155,8 +179,27 @@ def test_review_flags_leave_honest_code_alone():
     assert review_flags([("sgd", hack)]) == ["sgd: reaches into the grader's modules"]
 
 
+def userns_for_nobody() -> str | None:
+    """Whether an unprivileged user could use the userns mode here (None), or why not."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read)
+        os.setgroups([])
+        os.setresgid(sandbox.NOBODY, sandbox.NOBODY, sandbox.NOBODY)
+        os.setresuid(sandbox.NOBODY, sandbox.NOBODY, sandbox.NOBODY)
+        sandbox._prctl(4, 1)  # PR_SET_DUMPABLE, as a process an unprivileged user starts is
+        os.write(write, (sandbox.check_mode("userns") or "").encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        problem = f.read()
+    os.waitpid(pid, 0)
+    return problem or None
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become an unprivileged user for the test")
-@pytest.mark.skipif(sandbox.check_mode("userns") is not None, reason="no user namespaces on this machine")
+@pytest.mark.skipif(os.geteuid() == 0 and userns_for_nobody() is not None, reason="no user namespaces here")
 def test_userns_mode_works_for_an_unprivileged_user(monkeypatch):
     """CI runs as root; here a forked child becomes ``nobody`` and sets up the userns sandbox
     exactly as a TA without root would, then checks what its sandboxed child can do."""
@@ -179,11 +222,11 @@ def test_userns_mode_works_for_an_unprivileged_user(monkeypatch):
             # an unprivileged user starts is dumpable, as here from now on.
             sandbox._prctl(4, 1)  # PR_SET_DUMPABLE
             # nobody cannot reach this machine's Python (under /root), so show only system folders.
-            monkeypatch.setattr(sandbox, "visible_paths", lambda spec: (["/usr", "/bin", "/lib", "/lib64"], []))
+            monkeypatch.setattr(sandbox, "visible_paths", lambda spec: (["/usr", "/bin", "/lib", "/lib64"], [], []))
             box = sandbox.enter({"workdir": workdir, "limits": {"processes": 64},
-                                 "sandbox": {"modes": ["userns"], "private": [], "package_dir": "/nonexistent"}},
+                                 "sandbox": {"mode": "userns", "private": [], "package_dir": "/nonexistent"}},
                                 keep_fds=(write,))
-            seen = [f"mode={box['mode']}", f"uid={os.getuid()}", f"cwd={os.getcwd() == workdir}",
+            seen = [f"mode={box}", f"uid={os.getuid()}", f"cwd={os.getcwd() == workdir}",
                     f"pids={sorted(p for p in os.listdir('/proc') if p.isdigit())}",
                     f"suite={os.path.exists(secret)}", f"tmp={os.listdir('/tmp')}"]
             open_fds = []
@@ -248,6 +291,8 @@ def test_grading_recovers_when_the_fork_server_is_killed():
 def test_nothing_outlives_a_grader_that_is_killed(tmp_path, mode):
     """The grading process dies (SIGKILL) while a cell sleeps forever: the worker's processes
     and folder go too (the fork server exits with the grader; each supervisor then cleans up)."""
+    if mode == "rlimits" and sandbox.check_mode("rlimits"):
+        pytest.skip(f"the rlimits mode refuses here: {sandbox.check_mode('rlimits')}")
     token = secrets.token_hex(4)
     cell = ("import ctypes, time\nctypes.CDLL(None).prctl(15, b'hst" + token + "', 0, 0, 0)\n"
             "time.sleep(600)\n")
@@ -267,8 +312,14 @@ def test_nothing_outlives_a_grader_that_is_killed(tmp_path, mode):
                               env={**os.environ, "TMPDIR": str(host_tmp)})
 
     def sleeping_cells() -> list[str]:
-        return [p for p in os.listdir("/proc") if p.isdigit() and Path(f"/proc/{p}/comm").exists()
-                and Path(f"/proc/{p}/comm").read_text().strip() == f"hst{token}"]
+        found = []
+        for p in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if Path(f"/proc/{p}/comm").read_text().strip() == f"hst{token}":
+                    found.append(p)
+            except OSError:  # it ended while we looked
+                pass
+        return found
 
     try:
         deadline = time.monotonic() + 60

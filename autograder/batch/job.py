@@ -67,9 +67,12 @@ def init_process(course_root: str, device: str, preload: tuple[str, ...] = ()) -
     # with hidden tests gets "checksum has changed" warnings when they are put back. Problems
     # that matter reach the class report instead.
     logging.getLogger("traitlets").setLevel(logging.ERROR)
-    from autograder.engine.student import warm_up
+    from multiprocessing import util
+
+    from autograder.engine.student import shutdown, warm_up
 
     warm_up(preload)  # the fork server imports torch (and the assignment's probes) meanwhile
+    util.Finalize(None, shutdown, exitpriority=10)  # the fork server exits before this process does
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,6 +82,10 @@ def write_autograded(coursedir: Any, converter: Any, assignment: str, student: s
 
 
 def copy_into(src: Path, dest: Path) -> None:
+    """Copy a plain file; anything else (a link, a device) is refused, never followed."""
+    info = src.lstat()
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+        raise OSError(f"{src} is not a plain file: not copied")
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
         dest.unlink()

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autograder import submission_files
 from autograder.batch.course import CourseError, Submission, find_submissions, grader_digest, load_config, tools_on_path
 from autograder.batch.job import Job, JobOutcome, init_process, run_job
 from autograder.batch.processes import without_main_reimport
@@ -54,6 +55,7 @@ class Summary:
     interrupted: bool = False
     seconds: float = 0.0
     report: Path | None = None
+    sandbox: dict[str, Any] = field(default_factory=dict)  # the mode the batch grades in (trusted side's words)
 
     @property
     def exit_code(self) -> int:
@@ -137,9 +139,14 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
     if not submissions:
         raise CourseError(f"no submissions of {assignment!r} in {coursedir.submitted_directory}/ "
                           f"matching {students!r}: run nbgrader collect or zip_collect first")
+    summary.sandbox = check_sandbox()
+    # A folder with links or special files is never read or copied (its copy could be the solution).
+    unsafe = {s.student: why for s in submissions if (why := submission_files.problem(s.folder))}
+    summary.failed.update(unsafe)
     grader = grader_digest(asg)
     with GradebookWriter(coursedir.db_url, coursedir.course_id, assignment, config) as writer:
-        todo, digests = plan(submissions, writer, coursedir, assignment, reports, grader, force)
+        todo, digests = plan([s for s in submissions if s.student not in unsafe], writer, coursedir,
+                             assignment, reports, grader, force)
         pool = Pool(writer.notebooks, assignment, root, device, asg.probe_module)
     summary.skipped = [s.student for s in submissions if s not in todo]
     env = outputs.templates()
@@ -180,6 +187,22 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
     summary.report, summary.needs_human, summary.worth_a_look = report.page, report.needs_human, report.worth_a_look
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def check_sandbox() -> dict[str, Any]:
+    """The sandbox the grading processes will use, known before any is started: the batch refuses
+    to start where no isolating mode works, unless the TA asked for ``rlimits`` by name."""
+    from autograder.engine import sandbox
+    from autograder.engine.student import Limits, refusal
+
+    try:
+        requested = Limits.from_env().sandbox
+    except ValueError as exc:
+        raise CourseError(str(exc)) from None
+    mode, why = sandbox.preflight(requested)
+    if mode is None:
+        raise CourseError(f"nothing was graded: {refusal(requested, why)}")
+    return sandbox.describe(mode)
 
 
 def plan(submissions: list[Submission], writer: Any, coursedir: Any, assignment: str, reports: Path,

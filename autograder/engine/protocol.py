@@ -116,3 +116,19 @@ def decode(data: bytes) -> Any:
         return unpack(doc)
     except RecursionError:
         raise ProtocolError("message is nested too deeply") from None
+
+
+def clean_text(x: Any) -> Any:
+    """The same message with every string valid UTF-8: a lone surrogate from a student's
+    exception message is kept as its escape (``\\udc80``), so it can be stored and shown."""
+    if isinstance(x, str):
+        try:
+            x.encode("utf-8")
+            return x
+        except UnicodeEncodeError:
+            return x.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(x, dict):
+        return {clean_text(k): clean_text(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [clean_text(v) for v in x]
+    return x

@@ -41,7 +41,6 @@ from autograder.notebook import (
 from autograder.results import build_result
 
 log = logging.getLogger("autograder")
-_warned_unisolated = False
 
 # Known PyTorch and Python errors, and what they usually mean in this chapter.
 KNOWN_ERRORS = [
@@ -281,17 +280,12 @@ def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Pa
     result = build_result(plugin.entries, notebook=path, assignment=asg.name, student=student_id,
                           output=problem or "\n".join(notes), cell_errors=student.cell_errors, errors=errors,
                           seconds=time.monotonic() - started)
-    result["extra_data"]["sandbox"] = student.sandbox  # which protections held (README: threat model)
-    result["extra_data"]["review_flags"] = review_flags(submitted)  # for the TA; costs no points
-    warn_if_unisolated(student.sandbox)
+    # Which protections held: the trusted side's description of the mode it chose (README: threat model).
+    result["extra_data"]["sandbox"] = student.sandbox
+    result["extra_data"]["channel_violations"] = student.violations
+    flags = review_flags(submitted)  # for the TA; costs no points
+    if student.violations:
+        flags.append(f"wrote on the grader's own channel ({len(student.violations)} times): "
+                     "the checks it disturbed scored nothing")
+    result["extra_data"]["review_flags"] = flags
     return result
-
-
-def warn_if_unisolated(box: dict[str, Any] | None) -> None:
-    """Once per run: in ``rlimits`` mode submissions can read files and reach the network."""
-    global _warned_unisolated
-    if box and box.get("mode") == "rlimits" and not _warned_unisolated:
-        _warned_unisolated = True
-        log.warning("submissions ran WITHOUT isolation (sandbox mode rlimits: %s): they could read your files "
-                    "and reach the network. Grade untrusted work in the namespaces (root) or userns mode "
-                    "(README: threat model).", "; ".join(box.get("notes") or []) or "no namespaces")

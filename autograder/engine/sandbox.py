@@ -1,27 +1,29 @@
 """The sandbox around one worker: what student code can see, use and leave behind.
 
-``enter`` runs in the forked worker before any student code. It picks the strongest mode the
-machine allows, then forks: the *supervisor* (the process the grader started) stays outside
-and only waits; the *sandboxed child* returns from ``enter`` and runs the submission.
+``enter`` runs in the forked worker before any student code, in exactly the mode the trusted
+side chose (``choose`` below, decided once per grading process by a canary that runs no student
+code). It forks: the *supervisor* stays outside and only waits; the *sandboxed child* returns
+from ``enter`` and runs the submission. A mode that cannot be set up raises ``SandboxFailed``:
+there is no fallback to a weaker mode here or anywhere else.
 
-Modes, strongest first (see the README's threat model):
+Modes (see the README's threat model):
 
 - ``namespaces`` (root): new mount, network, PID, IPC and UTS namespaces. The child sees a
-  fresh root holding only the system folders, the Python environment and the engine, all
-  read-only; the hidden suites, the course, HOME and /tmp are absent. Its network has only a
-  loopback that is down. It is PID 1 of its own PID namespace, so when it ends the kernel
-  kills every process it started, whatever they did (setsid, double fork). It runs as
-  ``nobody`` with no capabilities.
-- ``userns`` (no root, unprivileged user namespaces allowed): the same namespaces inside a
-  user namespace, with every capability dropped before student code runs.
-- ``rlimits`` (neither): resource limits, its own folder, and process clean-up through a
-  subreaper supervisor. Student code runs with the grader's user rights (``nobody`` when the
-  grader is root and the Python environment is world-readable): it can read what that user
-  reads and reach the network.
+  fresh root holding only the system folders, the Python environment and the few engine files
+  the worker needs (its own probes among them), all read-only; the hidden suites, the rest of
+  the kit, the course, HOME and /tmp are absent. Its network has only a loopback that is down.
+  It is PID 1 of its own PID namespace, so when it ends the kernel kills every process it
+  started, whatever they did (setsid, double fork). It runs as ``nobody`` with no capabilities.
+- ``userns`` (a grader without root, unprivileged user namespaces allowed): the same namespaces
+  inside a user namespace, with every capability dropped before student code runs. Refused
+  when the grader runs as root (student code would keep uid 0 outside): use ``namespaces``.
+- ``rlimits`` (only when the TA asks for it by name): resource limits, its own folder, and
+  process clean-up through a subreaper supervisor. As root, student code runs as ``nobody`` (or
+  the mode refuses); it can read what that user reads and reach the network.
 
 Every mode: CPU-time, address-space, process-count, file-size and open-file limits, no core
 dumps, ``no_new_privs`` (set-uid programs gain nothing). Only the standard library is used,
-so the trusted side can import this module too (for ``kill_tree``).
+so the trusted side can import this module too (for ``kill_tree`` and ``describe``).
 """
 
 from __future__ import annotations
@@ -132,22 +134,24 @@ def _inside(path: str, folder: str) -> bool:
 # -- what the sandboxed child may see ---------------------------------------------------------
 
 
-def visible_paths(spec: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """(paths bound read-only into the new root, private paths covered by an empty folder).
+def visible_paths(spec: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """(folders bound read-only into the new root, private folders covered, kit files shown).
 
-    Essential paths (system folders, the Python installation, the engine package) are always
-    shown. Of the other ``sys.path`` entries only package folders (``site-packages``, e.g. a
-    ``pip --user`` torch) are shown, and not when they contain a private path (the course, the
-    notebook's folder, HOME, the grader's working folder): a script's folder or the working
-    folder on ``sys.path`` is not something student code needs. Private paths and the
-    package's hidden suites that still fall inside a shown path are covered.
+    Essential paths (system folders, the Python installation) are always shown. Of the other
+    ``sys.path`` entries only package folders (``site-packages``, e.g. a ``pip --user`` torch)
+    are shown, and not when they contain a private path (the course, the notebook's folder,
+    HOME, the grader's working folder). Of the kit itself only the files the trusted side
+    listed (``box["files"]``: the worker, the protocol and this assignment's probes) are shown:
+    its package folder is covered wherever a shown folder holds it, so the hidden suites, the
+    corpus, other assignments and the variant profiles are absent.
     """
     box = spec["sandbox"]
     private = [os.path.abspath(p) for p in box.get("private", []) if p]
     package = os.path.abspath(box["package_dir"])
-    covered = [os.path.join(package, "suites"), os.path.join(package, "corpus"), *private]
+    files = sorted({os.path.abspath(f) for f in box.get("files", []) if os.path.isfile(f)})
+    covered = [package, *private]
     essential = [*SYSTEM_DIRS, *(os.path.join("/etc", n) for n in ETC_FILES),
-                 sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, package]
+                 sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
     extra = [os.path.abspath(p) for p in sys.path if p and os.path.isdir(p)
              and os.path.basename(p.rstrip("/")) in ("site-packages", "dist-packages")]
     extra = [p for p in extra if not any(_inside(c, p) for c in private)]
@@ -157,7 +161,7 @@ def visible_paths(spec: dict[str, Any]) -> tuple[list[str], list[str]]:
             shown.append(path)
     hide = [c for c in covered if os.path.isdir(c) and any(_inside(c, s) and c != s for s in shown)
             and not any(_inside(e, c) for e in essential if os.path.exists(e))]
-    return shown, hide
+    return shown, hide, files
 
 
 def _bind(source: str, root: str, read_only: bool = True) -> None:
@@ -182,11 +186,20 @@ def _build_root(spec: dict[str, Any], run_uid: int) -> None:
     root = spec["workdir"]  # the tmpfs is mounted over the worker's host folder, in this namespace only
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, ROOT_TMPFS)
-    shown, hide = visible_paths(spec)
+    shown, hide, files = visible_paths(spec)
     for path in shown:
         _bind(path, root)
+    holders = []  # covers that kit files are shown through: writable until those are bound
     for path in hide:
-        _mount("tmpfs", root + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0")
+        if any(_inside(f, path) for f in files):
+            _mount("tmpfs", root + path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+            holders.append(path)
+        else:
+            _mount("tmpfs", root + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0")
+    for path in files:
+        _bind(path, root)
+    for path in holders:
+        _read_only(root + path)
     os.makedirs(root + "/dev", mode=0o755)
     for name in DEVICES:
         _bind("/dev/" + name, root, read_only=False)
@@ -261,6 +274,15 @@ def _readable_by_others(path: str) -> bool:
         return bool(os.stat(path).st_mode & 0o004)
     except OSError:
         return False
+
+
+def _nobody_cannot_run(kit: list[str]) -> str | None:
+    """Why ``nobody`` could not run the worker without a new root (the rlimits mode as root)."""
+    unreadable = sorted(p for p in {sys.prefix, sys.base_prefix, *kit} if not _readable_by_others(p))
+    if not unreadable:
+        return None
+    return (f"as root, student code runs as nobody, who cannot read {unreadable[0]}: make the Python "
+            "environment and the kit world-readable, or use the namespaces mode")
 
 
 def _count_tasks(uid: int) -> int:
@@ -436,13 +458,31 @@ def _supervise(child: int, sweep: bool, folder: tuple[int, str], parent: int) ->
 # -- entry point ------------------------------------------------------------------------------
 
 
-def modes_for(requested: str) -> list[str]:
-    """The modes to try, in order: ``auto`` means the strongest this machine allows."""
+def candidates(requested: str) -> list[str]:
+    """The modes ``choose`` may pick, strongest first. ``auto`` never includes ``rlimits``,
+    which does not isolate: it is used only when the TA asks for it by name."""
     if requested == "auto":
-        return ["namespaces", "userns", "rlimits"] if os.geteuid() == 0 else ["userns", "rlimits"]
+        return ["namespaces"] if os.geteuid() == 0 else ["userns"]
     if requested not in MODES:
         raise ValueError(f"unknown sandbox mode {requested!r} (one of: auto, {', '.join(MODES)})")
     return [requested]
+
+
+def describe(mode: str, device: str = "cpu") -> dict[str, Any]:
+    """What a mode guarantees, as the trusted side knows it: the one source of a result's
+    ``sandbox`` field (nothing the worker says goes into it)."""
+    isolated = mode != "rlimits"
+    notes = []
+    if not isolated:
+        notes.append("weaker isolation, asked for by name: student code can read what the user nobody "
+                     "reads and reach the network" if os.geteuid() == 0 else
+                     "weaker isolation, asked for by name: student code runs as the grader's user, can read "
+                     "its files and reach the network")
+    if device == "cuda":
+        notes.append("CUDA: /dev/nvidia* writable, /sys read-only, no address-space limit")
+    return {"mode": mode, "uid": NOBODY if os.geteuid() == 0 or mode == "namespaces" else os.geteuid(),
+            "network_isolated": isolated, "files_isolated": isolated, "processes_contained": isolated,
+            "weaker": not isolated, "notes": notes}
 
 
 def _close_fds_except(keep: set[int]) -> None:
@@ -454,51 +494,53 @@ def _close_fds_except(keep: set[int]) -> None:
         previous = fd
 
 
-def enter(spec: dict[str, Any], keep_fds: tuple[int, ...] = ()) -> dict[str, Any]:
-    """Sandbox this worker; returns, in the sandboxed child only, a description of the sandbox.
+def enter(spec: dict[str, Any], keep_fds: tuple[int, ...] = ()) -> str:
+    """Sandbox this worker in ``spec["sandbox"]["mode"]``; returns, in the sandboxed child only,
+    the mode (which the trusted side already knows: it asked for it).
 
     ``keep_fds`` (besides stdin, stdout and stderr) stay open in the child: its pipe to the
     grader. Everything else inherited is closed, notably multiprocessing's descriptors (the fork
     server's "alive" pipe, which would keep the fork server running after the grader died, and
     the resource tracker's, which unlinks whatever names it is sent). Raises ``SandboxFailed``
-    when no requested mode could be set up.
+    when the mode cannot be set up; nothing else is tried.
     """
     box = spec["sandbox"]
+    mode = box["mode"]
+    if mode not in MODES:
+        raise SandboxFailed(str(mode), "unknown mode")
     # Held by the supervisor only, to remove the worker's folder after the root has changed.
     folder = (os.open(os.path.dirname(spec["workdir"]), os.O_RDONLY | os.O_DIRECTORY),
               os.path.basename(spec["workdir"]))
     parent = os.getppid()
-    skipped: list[str] = []
-    mode = None
-    for candidate in box["modes"]:
-        if candidate == "rlimits":
-            mode = candidate
-            break
-        try:
-            _unshare(candidate)
-        except _NotAvailable as exc:
-            skipped.append(f"{candidate}: {exc}")
-            continue
-        mode = candidate
-        break
-    if mode is None:
-        raise SandboxFailed(box["modes"][-1], "; ".join(skipped) or "no mode to try")
-
     euid = os.geteuid()
-    if mode == "namespaces":
+    if mode == "userns" and euid == 0:
+        raise SandboxFailed(mode, "the grader runs as root, where student code would keep uid 0 outside its "
+                                  "user namespace; the namespaces mode gives the same isolation as nobody")
+    if mode != "rlimits":
+        try:
+            _unshare(mode)
+        except _NotAvailable as exc:
+            raise SandboxFailed(mode, str(exc)) from None
+        euid = os.geteuid()  # 0 inside a user namespace
+
+    if mode == "namespaces" or (mode == "rlimits" and euid == 0):
         run_uid = NOBODY
-    elif mode == "rlimits" and euid == 0:
-        needed = {sys.prefix, sys.base_prefix, box["package_dir"]}
-        run_uid = NOBODY if all(_readable_by_others(p) for p in needed) else 0
     else:
         run_uid = euid
+    if mode == "rlimits" and euid == 0:
+        problem = _nobody_cannot_run([*box.get("files", []), box["package_dir"]])
+        if problem:  # student code never runs as root: refuse rather than keep uid 0
+            raise SandboxFailed(mode, problem)
     nproc_base = 0
     if run_uid != 0 and mode != "userns":
         nproc_base = _count_tasks(run_uid)  # RLIMIT_NPROC counts every task of that user
     if mode == "rlimits":
-        os.chown(spec["workdir"], run_uid, run_uid)
-        if hasattr(_libc, "prctl"):
-            _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans come to the supervisor, which kills them
+        try:
+            os.chown(spec["workdir"], run_uid, run_uid)
+            if hasattr(_libc, "prctl"):
+                _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans come to the supervisor, which kills them
+        except OSError as exc:
+            raise SandboxFailed(mode, str(exc)) from None
     else:
         try:
             _build_root(spec, run_uid)
@@ -514,18 +556,17 @@ def enter(spec: dict[str, Any], keep_fds: tuple[int, ...] = ()) -> dict[str, Any
     # (A folder descriptor from outside the new root would be a way out of it: closed here too.)
     _close_fds_except({0, 1, 2, alive_r, *keep_fds})
     os.setsid()  # its own session: nothing it signals by group reaches the supervisor
-    notes = list(skipped)
     try:
         if mode != "rlimits":
-            note = _finish_root()
-            if note:
-                notes.append(note)
+            _finish_root()
         os.chdir(spec["workdir"])
         apply_limits(spec["limits"], nproc_base)
         if mode == "userns":
             _drop_capabilities()  # root inside its user namespace until here, only for the set-up
         elif run_uid != euid:
             _become(run_uid)  # from root: every capability goes with it
+        if os.geteuid() == 0 and mode != "userns":
+            raise OSError(errno.EPERM, "still root after the change of user")
         if hasattr(_libc, "prctl"):
             _prctl(PR_SET_NO_NEW_PRIVS, 1)
             # Dies with the supervisor. Set after the change of user, which clears it.
@@ -535,10 +576,7 @@ def enter(spec: dict[str, Any], keep_fds: tuple[int, ...] = ()) -> dict[str, Any
     if select.select([alive_r], [], [], 0)[0]:  # the supervisor went before the line above
         os._exit(1)
     os.close(alive_r)
-    if mode == "rlimits" and run_uid == 0:
-        notes.append("runs as root: the Python environment is not readable by nobody")
-    return {"mode": mode, "uid": run_uid, "network_isolated": mode != "rlimits",
-            "files_isolated": mode != "rlimits", "notes": notes}
+    return mode
 
 
 def check_mode(mode: str) -> str | None:
@@ -548,7 +586,10 @@ def check_mode(mode: str) -> str | None:
     it to skip, with the reason, what this machine cannot do.
     """
     if mode == "rlimits":
-        return None
+        return _nobody_cannot_run([os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]) \
+            if os.geteuid() == 0 else None
+    if mode == "userns" and os.geteuid() == 0:
+        return "refused as root (student code would keep uid 0 outside); use namespaces"
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
@@ -566,3 +607,16 @@ def check_mode(mode: str) -> str | None:
         message = f.read().decode(errors="replace")
     _, status = os.waitpid(pid, 0)
     return None if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else (message or f"status {status}")
+
+
+def preflight(requested: str) -> tuple[str | None, str]:
+    """(the mode ``requested`` would get here, or None; why the others would not), for a process
+    that grades nothing itself (the batch's parent) to refuse before starting. The grading
+    processes decide for themselves, with a canary worker (``student.choose_mode``)."""
+    failures = []
+    for mode in candidates(requested):
+        problem = check_mode(mode)
+        if problem is None:
+            return mode, ""
+        failures.append(f"{mode}: {problem}")
+    return None, "; ".join(failures)

@@ -2,14 +2,23 @@
 
 Suites call ``student.probe("sgd_step", params=..., lr=...)`` and get plain data back, or
 one of two exceptions: ``StudentError`` (the student's code raised) or ``WorkerFault`` (it
-hung, crashed or exited). After a fault the worker is replaced, so one broken function
-costs only its own tests.
+hung, crashed, exited, or wrote on the channel). After a fault the worker is replaced, so one
+broken function costs only its own tests.
+
+The trust boundary (README: threat model). The sandbox mode is chosen here, once per process,
+by a canary worker that runs no student code (``choose_mode``), and every worker of every
+submission gets exactly that mode; nothing a worker sends can change it or what a result says
+about it (``sandbox.describe``). Once student code may have run, the channel carries only
+replies to this side's requests, each checked against the request it answers; anything else
+is a ``ChannelViolation``: the running check fails, the worker is replaced, and the
+submission's result records it for the TA.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
 import shutil
@@ -20,16 +29,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from autograder.engine import sandbox
-from autograder.engine.protocol import MAX_MESSAGE_BYTES, ProtocolError, decode, encode
+from autograder.engine.protocol import MAX_MESSAGE_BYTES, ProtocolError, clean_text, decode, encode
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 LIMITS_ENV = "AUTOGRADER_LIMITS"
 SANDBOX_ENV = "AUTOGRADER_SANDBOX"
-# Sandbox modes that failed after they started on this machine; later workers skip them.
-_BROKEN_MODES: set[str] = set()
+# The kit's files a worker may see (besides its own probe module): what it imports to run.
+WORKER_FILES = ("__init__.py", "engine/__init__.py", "engine/worker.py", "engine/protocol.py",
+                "engine/sandbox.py", "probes/__init__.py")
+log = logging.getLogger("autograder")
+# (requested mode, device) -> the mode the canary found working, or why none did. Written only
+# by ``choose_mode`` from canaries that run no student code; never from a worker's message.
+_CHOSEN: dict[tuple[str, str], str | SandboxUnavailable] = {}
 
 _CONTEXT: multiprocessing.context.BaseContext | None = None
 
@@ -84,7 +98,7 @@ class Limits:
             raise ValueError(f"{LIMITS_ENV} names unknown limits {sorted(unknown)} (known: {sorted(known)})")
         if os.environ.get(SANDBOX_ENV):
             overrides["sandbox"] = os.environ[SANDBOX_ENV]
-        sandbox.modes_for(overrides.get("sandbox", "auto"))  # fail early on a misspelt mode
+        sandbox.candidates(overrides.get("sandbox", "auto"))  # fail early on a misspelt mode
         return cls(**overrides)
 
     def for_worker(self, device: str) -> dict[str, Any]:
@@ -121,9 +135,68 @@ class SandboxUnavailable(WorkerFault):
     """The grading machine cannot set up the sandbox asked for: a problem for the TA."""
 
 
+class TimeUsedUp(WorkerFault):
+    """The submission as a whole ran past its time limit: every later check fails at once."""
+
+
+class ChannelViolation(WorkerFault):
+    """The worker sent something that answers no request: the submission's doing."""
+
+
 def derive_seed(*parts: str) -> int:
     digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
     return int.from_bytes(digest[:8], "little") % 2**63
+
+
+def choose_mode(limits: Limits, device: str = "cpu") -> str:
+    """The sandbox mode for every worker of this process, decided once by canaries.
+
+    A canary is a worker that enters the sandbox and runs no student code; the first candidate
+    whose canary confirms its sandbox is the mode. ``auto`` tries only isolating modes and
+    refuses, with how to opt in, where none works: weaker isolation is the TA's explicit choice.
+    """
+    key = (limits.sandbox, device)
+    if key not in _CHOSEN:
+        failures = []
+        for mode in sandbox.candidates(limits.sandbox):
+            try:
+                Student(setup="", cells=[], probe_module="autograder.probes", limits=limits, device=device,
+                        mode=mode).close(start=True)
+            except WorkerFault as exc:
+                failures.append(f"{mode}: {exc}")
+                continue
+            _CHOSEN[key] = mode
+            if mode == "rlimits":
+                log.warning("grading WITHOUT isolation (%s=rlimits, asked for by name): %s", SANDBOX_ENV,
+                            "; ".join(sandbox.describe(mode, device)["notes"]))
+            break
+        else:
+            _CHOSEN[key] = SandboxUnavailable(refusal(limits.sandbox, "; ".join(failures)))
+    chosen = _CHOSEN[key]
+    if isinstance(chosen, SandboxUnavailable):
+        raise chosen
+    return chosen
+
+
+def refusal(requested: str, failures: str) -> str:
+    """Why grading cannot start in ``requested`` mode, and how the TA can go on."""
+    if requested == "auto":
+        return (f"no isolating sandbox works on this machine ({failures}). Grade as root (namespaces mode) or "
+                "where unprivileged user namespaces are enabled (userns mode); to grade without isolation "
+                f"anyway, set {SANDBOX_ENV}=rlimits (README: threat model)")
+    return f"the {requested} sandbox, asked for by {SANDBOX_ENV}, does not work on this machine: {failures}"
+
+
+def shutdown() -> None:
+    """Stop this process's fork server and wait for it: nothing of the kit's outlives a grading run."""
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver  # the stdlib's own stop, which its tests use
+    if server._forkserver_pid is not None:
+        try:
+            server._stop()
+        except (OSError, ChildProcessError):
+            server._forkserver_pid = None
 
 
 @dataclass
@@ -136,6 +209,7 @@ class Student:
     limits: Limits = field(default_factory=Limits)
     unavailable: str | None = None  # set when the notebook could not be read at all
     private: list[str] = field(default_factory=list)  # folders the worker must never see
+    mode: str | None = None  # the sandbox mode; None: ``choose_mode`` decides
 
     def __post_init__(self) -> None:
         self._proc: Any = None
@@ -146,8 +220,10 @@ class Student:
         self._started_at = time.monotonic()
         self._test = ""
         self._calls = 0
+        self._request_id = 0
         self.cell_errors: list[dict[str, Any]] = []
-        self.sandbox: dict[str, Any] | None = None  # how the last worker was sandboxed
+        self.violations: list[str] = []  # what the worker sent unasked, for the TA
+        self.sandbox: dict[str, Any] | None = None  # how the workers were sandboxed (trusted side's words)
 
     # -- used by the grading plugin -------------------------------------------------------
 
@@ -165,14 +241,25 @@ class Student:
                 return f"your cell '{cell}' {reason}, so the grader left it out"
         return None
 
-    def close(self) -> None:
+    def close(self, start: bool = False) -> None:
+        """Stop the worker (``start``: start it first, as the canary does) and kill what it left."""
+        if start:
+            try:
+                self._start()
+            finally:
+                self._stop_worker()
+            return
+        self._stop_worker()
+
+    def _stop_worker(self) -> None:
         if self._conn is not None and self._proc is not None:
             try:
+                self._expect_silence("the end of grading")
                 self._conn.send_bytes(encode({"op": "stop"}))
                 # A supervisor that exits by itself has left nothing behind (its PID namespace
                 # is gone, or it swept its orphans); one that does not is killed with its tree.
                 self._proc.join(0.5)
-            except OSError:
+            except (OSError, ChannelViolation):
                 pass
         self._kill()
 
@@ -190,38 +277,74 @@ class Student:
         self._calls += 1
         seed = derive_seed(self.seed_base, self._test, str(self._calls))
         limit = timeout or self.limits.probe_seconds
+        reply = self._request({"op": "probe", "name": name, "args": args, "seed": seed}, what, limit,
+                              stopped=f"the worker running your code stopped before {what} was called")
+        ok = reply.get("ok")
+        if ok is True and isinstance(reply.get("result"), dict):
+            return reply["result"]
+        err = reply.get("error")
+        if ok is not False or not isinstance(err, dict):
+            self._violation(what, "sent a reply that is not of the form the grader asked for")
+        raise StudentError(str(err.get("type", "Error")), str(err.get("message", "")), _where(err.get("where")))
+
+    # -- the channel ----------------------------------------------------------------------
+
+    def _request(self, message: dict[str, Any], what: str, limit: float, stopped: str) -> dict[str, Any]:
+        """Send one request and return its reply, checked to answer exactly this request."""
+        self._expect_silence(what)
+        self._request_id += 1
         try:
-            self._conn.send_bytes(encode({"op": "probe", "name": name, "args": args, "seed": seed}))
+            self._conn.send_bytes(encode({**message, "id": self._request_id}))
         except OSError:
             self._kill()
-            raise WorkerFault(f"the worker running your code stopped before {what} was called") from None
+            raise WorkerFault(stopped) from None
         reply = self._receive(time.monotonic() + limit, what, limit)
-        if reply.get("ok"):
-            return reply["result"]
-        err = reply.get("error") or {}
-        raise StudentError(str(err.get("type", "Error")), str(err.get("message", "")), err.get("where"))
+        if not isinstance(reply, dict) or reply.get("re") != self._request_id:
+            self._violation(what, "sent a message that answers no request of the grader's")
+        return reply
 
-    # -- process management ---------------------------------------------------------------
+    def _expect_silence(self, what: str) -> None:
+        """Between a reply and the next request the worker has nothing to say."""
+        conn, proc = self._conn, self._proc
+        if conn is None or not conn.poll(0):
+            return
+        if proc is not None and proc.is_alive():
+            self._violation(what, "sent a message nobody asked for")
+        try:
+            conn.recv_bytes(MAX_MESSAGE_BYTES)
+        except (EOFError, OSError):
+            return  # it died after its last reply; the next request starts a new one
+        self._violation(what, "sent a message nobody asked for, then exited")
 
-    def _receive(self, deadline: float, what: str, limit: float) -> dict[str, Any]:
+    def _violation(self, what: str, detail: str) -> NoReturn:
+        self._kill()
+        self.violations.append(f"while {what} ran, the worker {detail}")
+        raise ChannelViolation(f"Your code wrote on the grader's own channel while {what} ran (it {detail}), "
+                               "so this check cannot count. Your TA has been told.")
+
+    def _receive(self, deadline: float, what: str, limit: float) -> Any:
         conn, proc = self._conn, self._proc
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or time.monotonic() - self._started_at > self.limits.submission_seconds:
+            if time.monotonic() - self._started_at > self.limits.submission_seconds:
+                self._kill()
+                raise TimeUsedUp(f"grading stopped while {what} ran: your code used up the "
+                                 f"{self.limits.submission_seconds:g} s a whole submission may take")
+            if remaining <= 0:
                 self._kill()
                 raise WorkerFault(f"{what} did not return within {limit:g} s: "
                                   "look for a loop that never ends, or far too much work")
             ready = wait([conn, proc.sentinel], timeout=min(remaining, 1.0))
             if conn in ready:
                 try:
-                    data = conn.recv_bytes(MAX_MESSAGE_BYTES)
-                    return decode(data)
-                except (EOFError, OSError):
+                    return clean_text(decode(conn.recv_bytes(MAX_MESSAGE_BYTES)))
+                except EOFError:
                     pass  # the worker died; fall through to report how
+                except OSError:
+                    if proc.is_alive():  # recv_bytes refuses a frame over the limit
+                        self._violation(what, "sent a message over the size limit")
                 except ProtocolError as exc:
-                    self._kill()
-                    raise WorkerFault(f"the worker sent a malformed reply while running {what} "
-                                      f"({exc})") from None
+                    self._violation(what, f"sent a malformed message ({exc})")
             if proc.sentinel in ready or conn in ready:
                 proc.join(1)
                 code = proc.exitcode
@@ -229,69 +352,88 @@ class Student:
                 raise WorkerFault(f"the process running your code stopped while running {what} "
                                   f"({_describe_exit(code)})")
 
+    # -- process management ---------------------------------------------------------------
+
     def _start(self) -> None:
+        if self.mode is None:
+            self.mode = choose_mode(self.limits, self.device)
+        self.sandbox = sandbox.describe(self.mode, self.device)
         while True:
             if self._restarts >= self.limits.max_restarts:
                 raise WorkerFault("grading stopped: your code crashed or hung too many times")
             self._restarts += 1
-            cells = [(g, s) for g, s in self.cells if g not in self._skipped]
-            self._workdir = tempfile.mkdtemp(prefix="autograder-worker-")
-            spec = {"workdir": self._workdir, "setup": self.setup, "cells": cells,
-                    "probe_module": self.probe_module,
-                    "limits": self.limits.for_worker(self.device),
-                    "seed": derive_seed(self.seed_base, "load"),
-                    "sandbox": self._sandbox_spec()}
-            ctx = context()
-            self._conn, child = ctx.Pipe(duplex=True)
-            self._proc = ctx.Process(target=_worker_main, args=(child, spec), daemon=True)
-            self._proc.start()
-            child.close()
-            loading = "sandbox"  # until the worker's first message: the sandbox is being set up
+            self._spawn()
+            loading = None
             try:
-                while True:
-                    msg = self._receive(time.monotonic() + self.limits.load_seconds,
-                                        "loading your notebook", self.limits.load_seconds)
-                    if "sandbox_failed" in msg:
-                        self._sandbox_failed(str(msg["sandbox_failed"]), str(msg.get("error")))
-                        break  # try again with the next mode
-                    if "sandbox" in msg:
-                        self.sandbox = msg["sandbox"]
-                    if "loading" in msg:
-                        loading = str(msg["loading"])
-                        continue
-                    self.cell_errors = list(msg.get("cell_errors", []))
-                    return
-            except SandboxUnavailable:
+                order = [i for i, (g, _) in enumerate(self.cells) if g not in self._skipped]
+                for index in [None, *order]:
+                    grade_id = loading = None if index is None else self.cells[index][0]
+                    what = "the assignment's set-up cell" if index is None else f"your cell '{grade_id}'"
+                    request = {"op": "load", "cell": index}
+                    if index is None:  # seeded once, before the set-up cell, as a fresh kernel would be
+                        request["seed"] = derive_seed(self.seed_base, "load")
+                    reply = self._request(request, what, self.limits.load_seconds,
+                                          stopped=f"the worker stopped before {what}")
+                    error = reply.get("error")
+                    if error is not None and not isinstance(error, dict):
+                        self._violation(what, "sent a reply that is not of the form the grader asked for")
+                    if error and grade_id is None:
+                        raise WorkerFault(f"the assignment's set-up cell failed in the worker: "
+                                          f"{error.get('type')}: {error.get('message')}")
+                    if error:
+                        self.cell_errors.append({"cell": grade_id, "type": str(error.get("type", "Error")),
+                                                 "message": str(error.get("message", "")),
+                                                 "where": _where(error.get("where"))})
+                return
+            except TimeUsedUp:
                 raise
+            except ChannelViolation:
+                if loading is None:
+                    raise
+                self._skipped[loading] = "wrote on the grader's own channel while it loaded"
             except WorkerFault as fault:
-                if loading == "sandbox":
-                    raise SandboxUnavailable(f"the sandbox did not start: {fault}") from None
-                if loading == "setup":
-                    raise WorkerFault(f"the assignment's set-up cell failed in the worker: {fault}") \
-                        from None
-                reason = ("did not finish running within "
-                          f"{self.limits.load_seconds:g} s" if "did not return" in str(fault)
-                          else "stopped the process running it")
-                self._skipped[loading] = reason
+                if loading is None:
+                    raise
+                self._skipped[loading] = ("did not finish running within "
+                                          f"{self.limits.load_seconds:g} s" if "did not return" in str(fault)
+                                          else "stopped the process running it")
+            self.cell_errors = []  # the cells load again, without the one left out
+
+    def _spawn(self) -> None:
+        """A new worker in ``self.mode``; returns once it confirmed its sandbox, before any student code."""
+        self._workdir = tempfile.mkdtemp(prefix="autograder-worker-")
+        spec = {"workdir": self._workdir, "setup": self.setup, "cells": self.cells,
+                "probe_module": self.probe_module, "limits": self.limits.for_worker(self.device),
+                "sandbox": self._sandbox_spec()}
+        ctx = context()
+        self._conn, child = ctx.Pipe(duplex=True)
+        self._proc = ctx.Process(target=_worker_main, args=(child, spec), daemon=True)
+        self._proc.start()
+        child.close()
+        self._request_id = 0
+        try:
+            first = self._receive(time.monotonic() + self.limits.load_seconds, "setting up the sandbox",
+                                  self.limits.load_seconds)
+        except TimeUsedUp:
+            raise
+        except WorkerFault as fault:
+            self._kill()
+            raise SandboxUnavailable(f"the {self.mode} sandbox did not start: {fault}") from None
+        if first != {"entered": self.mode}:
+            self._kill()
+            reason = first.get("sandbox_failed") if isinstance(first, dict) else None
+            raise SandboxUnavailable(str(reason) if isinstance(reason, str)
+                                     else f"the worker did not confirm the {self.mode} sandbox")
 
     def _sandbox_spec(self) -> dict[str, Any]:
-        modes = sandbox.modes_for(self.limits.sandbox)
-        if self.limits.sandbox == "auto":
-            modes = [m for m in modes if m not in _BROKEN_MODES] or ["rlimits"]
         private = {*self.private, str(Path.home()), os.getcwd()}
         if PACKAGE_DIR.parent.name not in ("site-packages", "dist-packages"):
             private.add(str(PACKAGE_DIR.parent))  # a source checkout: the course, tests and git history
-        return {"modes": modes, "private": sorted(private), "package_dir": str(PACKAGE_DIR),
-                "device": self.device}
-
-    def _sandbox_failed(self, mode: str, error: str) -> None:
-        """A mode broke after it started: in ``auto``, fall back to the next one for good."""
-        self._kill()
-        self._restarts -= 1  # not the student's fault
-        if self.limits.sandbox != "auto" or mode == "rlimits":
-            raise SandboxUnavailable(f"grading could not start: {error}. Set {SANDBOX_ENV} to a "
-                                     "mode this machine supports (see the README).")
-        _BROKEN_MODES.add(mode)
+        files = [PACKAGE_DIR / f for f in WORKER_FILES]
+        probe = PACKAGE_DIR.parent.joinpath(*self.probe_module.split("."))
+        files.append(probe.with_suffix(".py") if probe.with_suffix(".py").is_file() else probe / "__init__.py")
+        return {"mode": self.mode, "private": sorted(private), "package_dir": str(PACKAGE_DIR),
+                "files": sorted({str(f) for f in files}), "device": self.device}
 
     def _kill(self) -> None:
         proc, self._proc = self._proc, None
@@ -309,6 +451,14 @@ class Student:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
+
+
+def _where(where: Any) -> dict[str, Any] | None:
+    """The student's line, as the worker described it: only the fields the messages use."""
+    if not isinstance(where, dict):
+        return None
+    return {"cell": str(where.get("cell", "")), "line": where.get("line") if isinstance(where.get("line"), int)
+            else "?", "code": str(where.get("code") or "")}
 
 
 def _worker_main(conn: Any, spec: dict[str, Any]) -> None:

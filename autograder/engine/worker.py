@@ -101,7 +101,12 @@ def seed_everything(seed: int) -> None:
 
 
 def main(conn: Any, spec: dict[str, Any]) -> None:
-    """Runs in the forked child: sandbox, load the submission, then answer probes until told."""
+    """Runs in the forked child: sandbox, then answer the grader's requests until told to stop.
+
+    Before any student code: one message, ``{"entered": mode}``. After it, only replies, each
+    naming the request it answers (``re``); the grader checks each against its request, and
+    treats anything else on this pipe as the submission's doing.
+    """
     os.setsid()
     workdir = spec["workdir"]
     os.chdir(workdir)
@@ -123,41 +128,41 @@ def main(conn: Any, spec: dict[str, Any]) -> None:
                    if name.startswith("probe_")}
     send = conn.send_bytes
     try:
-        box = sandbox.enter(spec, keep_fds=(conn.fileno(),))  # forks: only the sandboxed child comes back
+        mode = sandbox.enter(spec, keep_fds=(conn.fileno(),))  # forks: only the sandboxed child comes back
     except sandbox.SandboxFailed as exc:
-        send(encode({"sandbox_failed": exc.mode, "error": str(exc)}))
+        send(encode({"sandbox_failed": str(exc)}))
         os._exit(3)
     os.environ.update(HOME=workdir, TMPDIR=workdir, MPLCONFIGDIR=workdir)
     tempfile.tempdir = None  # recomputed from TMPDIR: a folder cached by the fork server may not be visible
     torch.set_num_threads(1)
-    seed_everything(spec["seed"])
     ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
-
-    send(encode({"loading": "setup", "sandbox": box}))
-    run_cell(ns, spec["setup"], SETUP_FILENAME)
-    cell_errors = []
-    for grade_id, source in spec["cells"]:
-        send(encode({"loading": grade_id}))
-        try:
-            run_cell(ns, source, CELL_FILENAME.format(grade_id))
-        except BaseException as exc:  # noqa: BLE001 - a student's cell may raise anything
-            cell_errors.append({"cell": grade_id, **describe_exception(exc)})
-    send(encode({"ready": True, "cell_errors": cell_errors}))
+    send(encode({"entered": mode}))
 
     while True:
         request = decode(conn.recv_bytes())
-        if request.get("op") == "stop":
+        op, rid = request.get("op"), request.get("id")
+        if op == "stop":
             break
-        seed_everything(request["seed"])
-        try:
-            probe = probe_table[request["name"]]
-            result = probe(ns, **request["args"])
-            reply = {"ok": True, "result": result}
-        except BaseException as exc:  # noqa: BLE001 - SystemExit and friends included
-            reply = {"ok": False, "error": describe_exception(exc)}
+        if "seed" in request:
+            seed_everything(request["seed"])
+        if op == "load":
+            reply: dict[str, Any] = {"re": rid, "error": None}
+            try:
+                if request["cell"] is None:
+                    run_cell(ns, spec["setup"], SETUP_FILENAME)
+                else:
+                    grade_id, source = spec["cells"][request["cell"]]
+                    run_cell(ns, source, CELL_FILENAME.format(grade_id))
+            except BaseException as exc:  # noqa: BLE001 - a student's cell may raise anything
+                reply["error"] = describe_exception(exc)
+        else:
+            try:
+                reply = {"re": rid, "ok": True, "result": probe_table[request["name"]](ns, **request["args"])}
+            except BaseException as exc:  # noqa: BLE001 - SystemExit and friends included
+                reply = {"re": rid, "ok": False, "error": describe_exception(exc)}
         try:
             data = encode(reply)
         except Exception as exc:  # a probe described something that cannot be sent
-            data = encode({"ok": False, "error": describe_exception(exc)})
+            data = encode({"re": rid, "ok": False, "error": describe_exception(exc)})
         send(data)
     os._exit(0)

@@ -42,6 +42,24 @@ def name_self():
 '''
 
 
+# The worker's own pipe to the grader, found the way student code would find it.
+CHANNEL = '''
+import gc
+from multiprocessing.connection import Connection
+from autograder.engine.protocol import encode
+def channels():
+    return [o for o in gc.get_objects() if isinstance(o, Connection) and not o.closed]
+def say(message):
+    for conn in channels():
+        conn.send_bytes(encode(message))
+'''
+# Every control message an earlier engine obeyed, then replies to requests nobody made.
+FORGED = [{"sandbox_failed": "namespaces", "error": "forged"}, {"sandbox_failed": "userns", "error": "forged"},
+          {"sandbox": {"mode": "namespaces", "network_isolated": True}}, {"entered": "rlimits"},
+          {"loading": "setup"}, {"ready": True, "cell_errors": []}, {"re": 1, "error": None},
+          {"re": 2, "ok": True, "result": {}}]
+
+
 @dataclass(frozen=True)
 class Hostile:
     name: str
@@ -352,4 +370,52 @@ def forged(ns, **kwargs):
     raise RuntimeError("PROBE REPLACED")
 probes.probe_sgd = forged
 '''),
+    # -- the channel: whatever it sends, the grader acts on nothing but replies it asked for -----
+    Hostile("forges control frames while its cell loads", CHANNEL + WRONG_SGD + f'''
+for message in {FORGED!r}:
+    say(message)
+''', NOTHING, "wrote on the grader's own channel"),
+    Hostile("forges replies and floods the channel in sgd", CHANNEL + f'''
+def sgd(params, lr, batch_size):
+    for message in {FORGED!r} * 200:
+        say(message)
+    for i in range(1, 50):
+        say({{"re": i, "ok": True, "result": {{"params": []}}}})
+''', NOTHING, "wrote on the grader's own channel"),
+    # -- what a submission writes must not survive it; what it starts must not outlive it ------
+    Hostile("persists into the Python environment, the kit and the course", WRONG_SGD + '''
+import os, site, sys, time
+outcomes = []
+targets = [os.path.join(p, "hostile-@TOKEN@.pth") for p in site.getsitepackages() + [sys.prefix]]
+targets += [os.path.join("@REPO@", "autograder", "engine", "hostile-@TOKEN@.py"),
+            os.path.join("@REPO@", "hostile-@TOKEN@.txt"), os.path.join("@HOSTTMP@", "hostile-@TOKEN@.txt")]
+for path in targets:
+    try:
+        with open(path, "w") as f:
+            f.write("import os; os.system('echo hostile-@TOKEN@')\\n")
+        outcomes.append(f"{path}: WRITTEN")
+    except OSError as exc:
+        outcomes.append(f"{path}: {exc.strerror}")
+import autograder.engine.worker as worker_module
+try:
+    with open(worker_module.__file__, "a") as f:
+        f.write("# hostile-@TOKEN@\\n")
+    outcomes.append("worker.py: WRITTEN")
+except OSError as exc:
+    outcomes.append(f"worker.py: {exc.strerror}")
+if os.fork() == 0:  # a daemon, double-forked into its own session, meant to outlive the batch
+    os.setsid()
+    if os.fork() == 0:
+        import ctypes
+        ctypes.CDLL(None).prctl(15, b"hst@TOKEN@", 0, 0, 0)
+        time.sleep(600)
+    os._exit(0)
+raise RuntimeError("persistence: " + "; ".join(outcomes))
+''', WRONG, "Read-only file system"),
+    # -- text that is not valid UTF-8 is kept escaped, and the grade is still stored ----------
+    Hostile("raises with a lone surrogate in its message", '''
+def sgd(params, lr, batch_size):
+    raise ValueError("broken byte \\udc80 here")
+''', NOTHING, "broken byte \\udc80 here"),
 ]
+
