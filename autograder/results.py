@@ -68,6 +68,9 @@ def render_text(result: dict[str, Any]) -> str:
              f"{fmt(result['max_score'])}  ({result['extra_data']['assignment']})"]
     if result["output"]:
         lines += ["  " + line for line in result["output"].splitlines()]
+    box = result["extra_data"].get("sandbox") or {}
+    if box.get("weaker"):
+        lines.append(f"  sandbox: {box['mode']}, WEAKER ISOLATION: " + "; ".join(box.get("notes") or []))
     flags = result["extra_data"].get("review_flags")
     if flags:
         lines.append("  for the TA, worth a look (no points lost): " + "; ".join(flags))

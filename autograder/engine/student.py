@@ -16,6 +16,7 @@ submission's result records it for the TA.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
@@ -60,6 +61,7 @@ def context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseContext:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["autograder.engine.worker", *preload])
         _CONTEXT = ctx
+        atexit.register(shutdown)  # e.g. under `nbgrader autograde`: the fork server goes first
     return _CONTEXT
 
 

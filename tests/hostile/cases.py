@@ -339,7 +339,7 @@ for path in @PRIVATE_FILES@:
     except OSError as exc:
         outcomes.append(f"{path}: {exc.strerror}")
 raise RuntimeError("reading: " + "; ".join(outcomes))
-''', WRONG, "test_sgd.py: Permission denied"),
+''', WRONG, "test_sgd.py: No such file or directory"),
     Hostile("forges a message to the grader", '''
 import gc, io, zipfile
 import numpy as np
@@ -361,7 +361,7 @@ def sgd(params, lr, batch_size):
     for obj in gc.get_objects():
         if isinstance(obj, Connection) and not obj.closed:
             obj.send_bytes(BOMB)
-''', NOTHING, "sent a malformed reply"),
+''', NOTHING, "sent a malformed message"),
     # -- the probes run next to student code: patching them at module level does nothing --------
     Hostile("replaces the grader's probe", WRONG_SGD + '''
 import sys
