@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nbconvert.exporters.exporter import ResourcesDict
+from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.converters import Autograde
@@ -22,6 +23,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Unicode
 
 from autograder.batch.processes import without_main_reimport
+from autograder.hand_grading import ShowForHandGrading, StashStudentOutputs
 from autograder.notebook import grade_cell_part
 from autograder.results import fmt
 
@@ -33,7 +35,13 @@ def configure(c: Any, root: Path) -> None:
     c.CourseDirectory.release_directory = "assignments"
     c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
     defaults = Autograde.class_traits()["autograde_preprocessors"].make_dynamic_default()
-    c.Autograde.autograde_preprocessors = [EngineGrader if p is Execute else p for p in defaults]
+    graders = [EngineGrader if p is Execute else p for p in defaults]
+    # The student's outputs and the rubrics go in once nbgrader has cleared the cell metadata,
+    # and before LimitOutput, which then caps the outputs' lines too (see hand_grading).
+    after = graders.index(ClearMetadataPreprocessor) + 1 if ClearMetadataPreprocessor in graders else 1
+    c.Autograde.autograde_preprocessors = [*graders[:after], ShowForHandGrading, *graders[after:]]
+    sanitize = Autograde.class_traits()["sanitize_preprocessors"].make_dynamic_default()
+    c.Autograde.sanitize_preprocessors = [StashStudentOutputs, *sanitize]
 
 
 def part_report(result: dict[str, Any], part: str) -> tuple[float, float, str]:

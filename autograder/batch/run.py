@@ -34,7 +34,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder.batch.course import CourseError, Submission, find_submissions, grader_digest, load_config, tools_on_path
+from autograder.batch.course import (
+    CourseError,
+    Submission,
+    extra_notebooks,
+    find_submissions,
+    grader_digest,
+    load_config,
+    tools_on_path,
+)
 from autograder.batch.job import Job, JobOutcome, init_process, run_job
 from autograder.batch.processes import without_main_reimport
 
@@ -51,6 +59,7 @@ class Summary:
     failed: dict[str, str] = field(default_factory=dict)  # student -> why the grader could not finish
     needs_human: dict[str, str] = field(default_factory=dict)  # student -> reason, from the class report
     worth_a_look: dict[str, list[str]] = field(default_factory=dict)  # student -> review flags (no points lost)
+    class_size: int = 0  # submissions of the whole class, which the report covers
     interrupted: bool = False
     seconds: float = 0.0
     report: Path | None = None
@@ -162,6 +171,9 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
             unscored = writer.record(outcome, sub.timestamp)
             result = outputs.combined_result(outcome, assignment)
             problems = [nb.problem for nb in outcome.notebooks if nb.problem]
+            extra = extra_notebooks(sub.folder, writer.notebooks)
+            if extra:
+                problems.append(extra)
             if unscored:
                 problems.append(f"grade cells missing from the notebook ({', '.join(unscored)}): "
                                 "formgrader asks for a manual grade")
@@ -175,9 +187,12 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
         pool.store = store
         if futures:
             summary.interrupted = grade_all(pool, futures, progress)
-    errors = update_errors(reports, summary, [s.student for s in submissions])
-    report = write_class_report(reports, assignment, [s.student for s in submissions], errors)
+    # The class report is always the whole class, whatever --student narrowed this run to.
+    everyone = [s.student for s in find_submissions(coursedir, assignment)]
+    errors = update_errors(reports, summary, everyone)
+    report = write_class_report(reports, assignment, everyone, errors)
     summary.report, summary.needs_human, summary.worth_a_look = report.page, report.needs_human, report.worth_a_look
+    summary.class_size = len(everyone)
     summary.seconds = time.monotonic() - started
     return summary
 
