@@ -5,8 +5,8 @@ LMSs and students rename files: ``linreg_scratch (1).ipynb``, ``linreg_scratch-2
 name, and autograde then finds no notebook: the student scores zero. When the assignment has
 exactly one notebook, this collector files any collected notebook under that name instead
 (and says so in the log). It also reads the LMS's dashed times (``2026-01-15-12-50-00``) to the
-second, which nbgrader's own parsing gets wrong (it keeps 12:00:00). Everything else is nbgrader's ``FileNameCollectorPlugin``: the
-course still sets ``named_regexp`` for its LMS. In ``nbgrader_config.py``::
+second, which nbgrader's own parsing gets wrong (it keeps 12:00:00). Everything else is
+nbgrader's ``FileNameCollectorPlugin``: the course still sets ``named_regexp`` for its LMS. In ``nbgrader_config.py``::
 
     c.ZipCollectApp.collector_plugin = "autograder.collect.AssignmentNotebookCollector"
     c.FileNameCollectorPlugin.named_regexp = r".+_(?P<student_id>\\w+)_attempt_(?P<timestamp>[0-9\\-]+)_(?P<file_id>.+)"
@@ -20,7 +20,6 @@ from typing import Any
 
 from nbgrader.plugins import FileNameCollectorPlugin
 from nbgrader.utils import find_all_notebooks
-
 
 # LMS times like 2026-01-15-12-50-00: dateutil, which nbgrader's parse_utc uses, reads the
 # "-50-00" as a time-zone offset and keeps 12:00:00, so a submission 50 minutes late was on time.

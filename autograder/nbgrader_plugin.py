@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import nbgrader
 from nbconvert.exporters.exporter import ResourcesDict
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbformat import NotebookNode
@@ -26,6 +27,9 @@ from autograder.batch.processes import without_main_reimport
 from autograder.hand_grading import ShowForHandGrading, StashStudentOutputs
 from autograder.notebook import grade_cell_part
 from autograder.results import fmt
+
+NBCONVERT_TEMPLATES = Path(__file__).resolve().parent / "templates" / "nbconvert"
+NBGRADER_TEMPLATES = Path(nbgrader.__file__).resolve().parent / "server_extensions" / "formgrader" / "templates"
 
 
 def configure(c: Any, root: Path) -> None:
@@ -42,6 +46,9 @@ def configure(c: Any, root: Path) -> None:
     c.Autograde.autograde_preprocessors = [*graders[:after], ShowForHandGrading, *graders[after:]]
     sanitize = Autograde.class_traits()["sanitize_preprocessors"].make_dynamic_default()
     c.Autograde.sanitize_preprocessors = [StashStudentOutputs, *sanitize]
+    # generate_feedback's pages work offline: our feedback/mathjax.html.j2 comes first on the template
+    # path and loads no MathJax from a CDN (nbgrader's own templates follow, as nbgrader sets them).
+    c.HTMLExporter.extra_template_basedirs = [str(NBCONVERT_TEMPLATES), str(NBGRADER_TEMPLATES)]
 
 
 def part_report(result: dict[str, Any], part: str) -> tuple[float, float, str]:

@@ -250,6 +250,7 @@ def plot_histogram(path: Path, percents: list[float], assignment: str) -> None:
     ax.set_xlim(0, 100)
     ax.set_xlabel("autograded score (%)")
     ax.set_ylabel("submissions")
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title(f"{assignment}: {len(percents)} submissions")
     fig.savefig(path, dpi=110)
 
