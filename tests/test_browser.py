@@ -104,7 +104,7 @@ def test_class_report_groups_causes_and_sorts(course, browser, tmp_path):
     assert mistakes.count("divide by batch_size") == 1 and "ben, cyd" in mistakes  # one cause, one row
     broken = causes.split("Code that does not run", 1)[1].split("Not attempted", 1)[0]
     assert "cell 'sgd' does not run: SyntaxError at line 1" in broken and "fay" in broken
-    assert "total (out of 100)" in text and "sgd (out of 20)" in text and "class mean" in text
+    assert "total\n(out of 100)" in text and "sgd\n(out of 20)" in text and "class mean" in text
     students = ("return Array.from(document.querySelectorAll('#scores tbody tr td:first-child'))"
                 ".map(td => td.innerText);")
     assert browser.execute_script(students) == ["ada", "ben", "cyd", "fay"]

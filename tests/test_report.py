@@ -102,7 +102,7 @@ def test_score_table_sorts_and_has_the_class_mean(tmp_path):
         write_results(tmp_path, student, result(score), {"problem": None})
     html = write_class_report(tmp_path, "hw", ["ada", "ben", "cyd"], {}).page.read_text()
     table = html.split('id="scores"', 1)[1].split("</table>", 1)[0]
-    assert "total <small>(out of 35)</small>" in table and "sgd <small>(out of 20)</small>" in table
+    assert "total<br><small>(out of 35)</small>" in table and "sgd<br><small>(out of 20)</small>" in table
     assert "<td>class mean</td><td class=\"num\">25.0</td>" in table  # (35 + 15 + 25) / 3
     assert '<td class="num">10.0</td>' in table.split("<tfoot>")[1]  # sgd: (20 + 0 + 10) / 3
     assert "<script>" in html and "src=\"http" not in html and "cdn" not in html.lower()
