@@ -180,5 +180,9 @@ def insert_rubrics(nb: NotebookNode, texts: dict[str, str]) -> None:
             rubric = new_markdown_cell(f"**Rubric for `{grade_id}`** (from the course's source notebook; "
                                        f"for grading, never in the release)\n\n{quoted}")
             rubric.metadata[RUBRIC_MARK] = grade_id
+            if (nb.nbformat, nb.nbformat_minor) >= (4, 5):  # cell ids exist from 4.5 on
+                rubric.id = "rubric-" + re.sub(r"[^A-Za-z0-9_-]", "-", grade_id)[:56]  # not random: re-grades match
+            else:
+                del rubric["id"]
             cells.append(rubric)
     nb.cells = cells
