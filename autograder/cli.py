@@ -25,8 +25,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
             print(f"autograder grade: nothing was graded: {exc}", file=sys.stderr)
             return 2
         log.info("sandbox: %s", mode)
-        results = []
+        results, unreadable = [], []
         for path in args.notebooks:
+            reason = not_a_notebook(path)
+            if reason:
+                unreadable.append(f"{path}: {reason}")
             log.info("grading %s", path)
             result = grade_notebook(path, args.assignment, course_root=args.course,
                                     device=args.device, student_id=args.student or student_of(path))
@@ -40,7 +43,20 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(json.dumps(out[0] if len(out) == 1 else out, indent=2))
     elif args.format == "json":
         print(json.dumps(results, indent=2))
-    return 0
+    for line in unreadable:  # each still got its result above, scored 0 with the reason
+        print(f"autograder grade: {line}", file=sys.stderr)
+    return 1 if unreadable else 0
+
+
+def not_a_notebook(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a notebook (missing, a folder, damaged, not JSON); None if it can."""
+    from autograder.notebook import NotebookError, read_notebook
+
+    try:
+        read_notebook(path)
+    except NotebookError as exc:
+        return str(exc)
+    return None
 
 
 def probe_modules(paths: list[Path], assignment: str | None, course: Path | None) -> list[str]:
@@ -71,7 +87,10 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def cmd_autograde(args: argparse.Namespace) -> int:
-    """Grade the class; the exit status is 0 when nothing needs a human, 1 when something does."""
+    """Grade the class; the exit status is 0 when nothing needs a human, 1 when something does.
+
+    The count of submissions that need a human is the class report's, for the whole class.
+    """
     from autograder.assignment import AssignmentError
     from autograder.batch.course import CourseError
     from autograder.batch.gradebook import GradebookError
@@ -92,8 +111,9 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # before grading began: nothing was stored
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(f"{args.assignment}: graded {len(summary.graded)}, already graded {len(summary.skipped)}, "
-          f"could not grade {len(summary.failed)} ({summary.seconds:.1f} s)")
+    print(f"{args.assignment}: graded {len(summary.graded)}, already graded {len(summary.skipped)}; "
+          f"needs a human: {len(summary.needs_human)} of {summary.class_size} in the class "
+          f"({summary.seconds:.1f} s)")
     box = summary.sandbox
     print(f"sandbox: {box.get('mode')}" + (f" (WEAKER ISOLATION: {'; '.join(box['notes'])})" if box.get("weaker")
                                            else ""))

@@ -14,7 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import nbgrader
 from nbconvert.exporters.exporter import ResourcesDict
+from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.converters import Autograde
@@ -23,8 +25,12 @@ from traitlets import Unicode
 
 from autograder import submission_files
 from autograder.batch.processes import without_main_reimport
+from autograder.hand_grading import ShowForHandGrading, StashStudentOutputs
 from autograder.notebook import grade_cell_part
 from autograder.results import fmt
+
+NBCONVERT_TEMPLATES = Path(__file__).resolve().parent / "templates" / "nbconvert"
+NBGRADER_TEMPLATES = Path(nbgrader.__file__).resolve().parent / "server_extensions" / "formgrader" / "templates"
 
 
 def configure(c: Any, root: Path) -> None:
@@ -34,7 +40,16 @@ def configure(c: Any, root: Path) -> None:
     c.CourseDirectory.release_directory = "assignments"
     c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
     defaults = Autograde.class_traits()["autograde_preprocessors"].make_dynamic_default()
-    c.Autograde.autograde_preprocessors = [EngineGrader if p is Execute else p for p in defaults]
+    graders = [EngineGrader if p is Execute else p for p in defaults]
+    # The student's outputs and the rubrics go in once nbgrader has cleared the cell metadata,
+    # and before LimitOutput, which then caps the outputs' lines too (see hand_grading).
+    after = graders.index(ClearMetadataPreprocessor) + 1 if ClearMetadataPreprocessor in graders else 1
+    c.Autograde.autograde_preprocessors = [*graders[:after], ShowForHandGrading, *graders[after:]]
+    sanitize = Autograde.class_traits()["sanitize_preprocessors"].make_dynamic_default()
+    c.Autograde.sanitize_preprocessors = [StashStudentOutputs, *sanitize]
+    # generate_feedback's pages work offline: our feedback/mathjax.html.j2 comes first on the template
+    # path and loads no MathJax from a CDN (nbgrader's own templates follow, as nbgrader sets them).
+    c.HTMLExporter.extra_template_basedirs = [str(NBCONVERT_TEMPLATES), str(NBGRADER_TEMPLATES)]
 
 
 def part_report(result: dict[str, Any], part: str) -> tuple[float, float, str]:

@@ -22,6 +22,8 @@ def build_result(entries: list[dict[str, Any]], *, notebook: Path, assignment: s
     lines = [output] if output else []
     for err in cell_errors or []:
         where = f" (line {err['where']['line']})" if err.get("where") else ""
+        if where and err["message"].endswith(f"line {err['where']['line']})"):  # a SyntaxError says it already
+            where = ""
         lines.append(f"Your cell '{err['cell']}' raised {err['type']}: {err['message']}{where}")
     return {
         "score": score,

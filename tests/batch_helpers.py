@@ -67,3 +67,37 @@ def assert_gradebook_matches_results(gradebook: dict[str, dict], course: Path, s
         code = {name.removeprefix("check_"): score for name, (score, _) in grades.items() if name.startswith("check_")}
         assert code == parts, student
         assert sum(code.values()) == result["score"], student
+
+
+def png_of_a_plot() -> str:
+    """A real PNG (a line plot), base64, as Jupyter stores one in a notebook."""
+    import base64
+    import io
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3, 2))
+    fig.subplots().plot([1, 2, 3], [3, 1, 2])
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def with_outputs() -> nbformat.NotebookNode:
+    """The right code, the student's own written answers, saved with outputs: a plot under
+    exercise (d), HTML with a script, and a forged score in a grade cell, which must not survive."""
+    nb = answered()
+    for cell in nb.cells:  # the student's own words, not the source's rubric that answered() fills in
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        if grade_id.startswith("exercise_"):
+            cell.source = f"My answer to ({grade_id[-1]}): the loss falls slowly, then fast, then blows up."
+    index = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "exercise_d")
+    plot_cell = next(c for c in reversed(nb.cells[:index]) if c.cell_type == "code")
+    plot_cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="lr 0.03: loss 5e-05\n"),
+                         nbformat.v4.new_output("display_data", data={"image/png": png_of_a_plot(),
+                                                                      "text/plain": "<Figure>"}),
+                         nbformat.v4.new_output("display_data", data={"text/html": "<script>alert(1)</script>"})]
+    plot_cell.execution_count = 41
+    check = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "check_sgd")
+    check.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "20.0"}, execution_count=1)]
+    return nb

@@ -18,11 +18,12 @@ from autograder.corpus import ROOT
 AUTOGRADER = [sys.executable, "-m", "autograder.cli"]
 
 
-def grade(paths: list[Path], *args: str, fmt: str = "json") -> list[dict]:
-    """Grade notebooks with the CLI; returns one result per notebook."""
+def grade(paths: list[Path], *args: str, fmt: str = "json", status: int = 0) -> list[dict]:
+    """Grade notebooks with the CLI; returns one result per notebook. ``status`` 1: some path is
+    expected not to be a readable notebook."""
     proc = subprocess.run([*AUTOGRADER, "grade", *map(str, paths), "--format", fmt, *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == status, proc.stderr[-3000:]
     out = json.loads(proc.stdout)
     return out if isinstance(out, list) else [out]
 

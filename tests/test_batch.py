@@ -22,6 +22,7 @@ from tests.batch_helpers import (
     results,
     sqlite_url,
     stored,
+    with_outputs,
 )
 from tests.course_helpers import make_course, run
 
@@ -48,14 +49,17 @@ def without_grade_cell() -> nbformat.NotebookNode:
 
 
 STUDENTS = {
-    "ada": answered(),
+    "ada": with_outputs(),
     "ben": answered(WRONG_SGD),
     "cyd": answered(CRASH),  # kills the process running their code
     "dee": '{"cells": [',  # not a notebook any more
     "eve": damaged_metadata(),
     "fay": answered(WRONG_ITER),
     "gus": without_grade_cell(),
+    "hal": answered(),  # and a second copy beside it, "linreg_scratch (1).ipynb"
+    "ivy": answered(),  # under another name only, "Linreg final.ipynb"
 }
+ODD_NAMES = {"hal": f"{ASSIGNMENT} (1).ipynb", "ivy": "Linreg final.ipynb"}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +68,10 @@ def batch(tmp_path_factory):
     course = make_course(folder, [ASSIGNMENT])
     run(["generate_assignment", ASSIGNMENT, "--force"], course)
     for student, nb in STUDENTS.items():
-        hand_in(course, student, nb)
+        path = hand_in(course, student, nb)
+        if student in ODD_NAMES:
+            shutil.copy(path, path.with_name(ODD_NAMES[student]))
+    (course / "submitted" / "ivy" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").unlink()
     proc = autograde(course, "--jobs", "2")
     return course, proc
 
@@ -72,9 +79,9 @@ def batch(tmp_path_factory):
 def test_every_submission_is_graded_and_the_exit_status_asks_for_a_human(batch):
     course, proc = batch
     assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
-    assert "graded 7" in proc.stdout
-    flagged = proc.stdout.split("needs a human", 1)[1]
-    assert {line.split(":")[0].strip() for line in flagged.splitlines()[1:]} == {"dee", "eve", "gus"}
+    assert "graded 9" in proc.stdout and "needs a human: 5 of 9" in proc.stdout
+    flagged = proc.stdout.split("needs a human (", 1)[1]
+    assert {line.split(":")[0].strip() for line in flagged.splitlines()[1:]} == {"dee", "eve", "gus", "hal", "ivy"}
     assert "worth a look" in proc.stdout and "cyd" in proc.stdout.split("worth a look", 1)[1]  # os._exit
     for student in STUDENTS:
         assert results(course, student)["max_score"] == 100
@@ -117,8 +124,48 @@ def test_broken_submissions_get_a_zero_and_a_reason(batch):
     assert all(score == 0 and not manual for score, manual in gradebook["dee"]["grades"].values())
     assert gradebook["gus"]["grades"]["check_training"] == (None, True)  # formgrader asks for it
     report = (course / "reports" / ASSIGNMENT / "report.html").read_text()
-    for student in ("dee", "eve", "gus"):
+    for student in ("dee", "eve", "gus", "hal", "ivy"):
         assert f">{student}</a></td><td><code>" in report
+    assert report.count("</a></td><td><code>") == 5  # the same count as the CLI's and the exit status
+
+
+def test_odd_folders_get_one_message_naming_what_was_found(batch):
+    course, _ = batch
+    hal = results(course, "hal")
+    assert hal["score"] == 100  # the right notebook was graded
+    assert hal["extra_data"]["batch"]["problem"] == (
+        f"expected {ASSIGNMENT}.ipynb, also found {ASSIGNMENT} (1).ipynb: graded {ASSIGNMENT}.ipynb only; "
+        "check which notebook the student meant")
+    ivy = results(course, "ivy")
+    assert ivy["score"] == 0
+    problem = ivy["extra_data"]["batch"]["problem"]
+    assert problem.startswith(f"{ASSIGNMENT}.ipynb was not handed in: expected {ASSIGNMENT}.ipynb, "
+                              "found Linreg final.ipynb")
+    page = (course / "reports" / ASSIGNMENT / "students" / "ivy" / "feedback.html").read_text()
+    assert page.count("Linreg final.ipynb") == 1 and page.count("cannot read") == 0
+    report = (course / "reports" / ASSIGNMENT / "report.html").read_text()
+    assert report.count("Linreg final.ipynb") == 1
+
+
+def test_formgrader_gets_the_students_plot_and_the_rubric(batch):
+    course, _ = batch
+    nb = nbformat.read(course / "autograded" / "ada" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    index = ids.index("exercise_d")
+    plot_cell = next(c for c in reversed(nb.cells[:index]) if c.cell_type == "code")
+    kinds = [(o.output_type, sorted(o.get("data", {}))) for o in plot_cell.outputs]
+    assert kinds == [("stream", []), ("stream", []), ("display_data", ["image/png"]), ("stream", [])]
+    assert "the student's own output" in plot_cell.outputs[0].text and plot_cell.execution_count == 41
+    assert "<script>" not in nbformat.writes(nb)  # HTML from the submission is never kept
+    check = nb.cells[ids.index("check_sgd")]
+    assert [o.output_type for o in check.outputs] == ["stream", "execute_result"]  # the engine's, not the 20.0
+    assert "sgd: 20/20" in check.outputs[0].text
+    rubric = nb.cells[index + 1]
+    assert rubric.cell_type == "markdown" and rubric.source.startswith("**Rubric for `exercise_d`**")
+    assert "A plot with one loss curve per learning rate" in rubric.source
+    assert results(course, "ada")["score"] == 100
+    release = (course / "assignments" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text()
+    assert "Rubric" not in release and "one loss curve per learning rate" not in release
 
 
 def test_class_report_lists_common_failures_and_charts(batch):
@@ -127,13 +174,13 @@ def test_class_report_lists_common_failures_and_charts(batch):
     with open(reports / "grades.csv") as f:
         rows = {row["student_id"]: row for row in csv.DictReader(f)}
     assert set(rows) == set(STUDENTS)
-    assert rows["ada"]["score"] == "100.0" and rows["ada"]["needs_human"] == "no"
+    assert rows["ada"]["autograded (out of 100)"] == "100.0" and rows["ada"]["needs_human"] == "no"
     assert rows["dee"]["needs_human"] == "yes" and "JSON" in rows["dee"]["reason"]
-    assert float(rows["ben"]["sgd"]) < 20
+    assert float(rows["ben"]["sgd (out of 20)"]) < 20
     for png in ("scores.png", "pass_rates.png"):
         assert (reports / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (reports / "report.html").read_text()
-    assert "Most common failures" in report and "sgd" in report
+    assert "Failures by cause" in report and "divide by batch_size" in report
 
 
 def test_feedback_page_has_hints_and_no_hidden_suite(batch):
@@ -162,16 +209,19 @@ def test_nbgrader_export_and_feedback_show_the_engines_grades(batch):
 def test_second_run_skips_what_is_stored_and_regrades_what_changed(batch, tmp_path):
     course = shutil.copytree(batch[0], tmp_path / "course")  # leave the module's course as it was
     proc = autograde(course)
-    assert "graded 0, already graded 7" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    assert "graded 0, already graded 9" in proc.stdout, proc.stdout + proc.stderr[-2000:]
     assert proc.returncode == 1  # the broken ones still need a human
     hand_in(course, "ben", answered())  # ben hands in a fixed notebook
     hand_in(course, "dee", answered())  # and dee a readable one
     proc = autograde(course)
-    assert "graded 2, already graded 5" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    assert "graded 2, already graded 7" in proc.stdout, proc.stdout + proc.stderr[-2000:]
     assert results(course, "ben")["score"] == 100 and results(course, "dee")["score"] == 100
     assert_gradebook_matches_results(stored(sqlite_url(course)), course, ["ben", "dee"])
     proc = autograde(course, "--force", "--student", "a*")
     assert "graded 1, already graded 0" in proc.stdout, proc.stdout
+    with open(course / "reports" / ASSIGNMENT / "grades.csv") as f:  # still the whole class
+        assert {row["student_id"] for row in csv.DictReader(f)} == set(STUDENTS)
+    assert "needs a human: 4 of 9" in proc.stdout  # eve, gus, hal and ivy, as before
 
 
 def test_a_reset_gradebook_is_filled_again(batch, tmp_path):

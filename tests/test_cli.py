@@ -27,7 +27,8 @@ def test_unreadable_notebook_gets_a_zero_with_a_reason(tmp_path):
     broken = tmp_path / "linreg_scratch.ipynb"
     broken.write_text('{"cells": [')
     proc = run("grade", str(broken), "--format", "gradescope")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # not a notebook: a result, and a non-zero exit status
+    assert f"{broken}: " in proc.stderr and "not valid JSON" in proc.stderr
     result = json.loads(proc.stdout)
     assert result["score"] == 0 and result["max_score"] == 100
     assert "not valid JSON" in result["output"]
@@ -52,3 +53,16 @@ def test_text_report_names_parts_and_hints():
     assert proc.returncode == 0
     assert "0/100" in proc.stdout and "sgd: 0/20" in proc.stdout
     assert "replace `raise NotImplementedError()`" in proc.stdout
+
+
+def test_a_missing_path_or_a_non_notebook_exits_non_zero_and_the_others_are_graded(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("my answers are in the notebook")
+    missing = tmp_path / "does-not-exist.ipynb"
+    proc = run("grade", str(missing), str(solution_path("linreg_scratch")), str(text), "--format", "json",
+               "--device", "cpu")
+    assert proc.returncode == 1
+    results = json.loads(proc.stdout)
+    assert [r["score"] for r in results] == [0, 100, 0]
+    assert f"{missing}: cannot read does-not-exist.ipynb: No such file or directory" in proc.stderr
+    assert f"{text}: " in proc.stderr and str(solution_path("linreg_scratch")) not in proc.stderr

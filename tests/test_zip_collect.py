@@ -55,6 +55,8 @@ def course(tmp_path_factory):
             answered(WRONG_CASES["sgd does not divide by batch_size"]),
         attempt("dee", "2026-01-14-12-00-00", f"{ASSIGNMENT}.ipynb"): answered(WRONG_CASES["data_iter not shuffled"]),
         attempt("dee", "2026-01-14-12-00-00", "comments.txt"): "Submitted via the LMS.",
+        attempt("dan", "2026-01-15-12-50-00", f"{ASSIGNMENT}.ipynb"): answered(),  # 50 minutes late
+        attempt("eli", "2026-01-15-11-59-59", f"{ASSIGNMENT}.ipynb"): answered(),  # one second early
     }
     archive = course / "downloaded" / ASSIGNMENT / "archive"
     archive.mkdir(parents=True)
@@ -68,7 +70,7 @@ def course(tmp_path_factory):
 
 
 def test_every_student_in_the_zip_is_graded(course):
-    assert {p.name for p in (course / "submitted").iterdir()} == {"ada", "ben", "cyd", "dee"}
+    assert {p.name for p in (course / "submitted").iterdir()} == {"ada", "ben", "cyd", "dee", "dan", "eli"}
     assert results(course, "ada")["score"] == 100
     assert 0 < results(course, "dee")["score"] < 100
     assert_gradebook_matches_results(stored(sqlite_url(course)), course, ["ada", "ben", "cyd", "dee"])
@@ -93,3 +95,19 @@ def test_the_late_resubmission_is_graded_and_penalised(course):
         rows = {r["student_id"]: r for r in csv.DictReader(f)}
     assert float(rows["ben"]["raw_score"]) == 100 and float(rows["ben"]["score"]) == 0
     assert float(rows["ada"]["score"]) == 100
+
+
+def test_lateness_is_right_to_the_second(course):
+    """nbgrader alone reads 2026-01-15-12-50-00 as 12:00:00, on time; the kit's collector does not."""
+    assert (course / "submitted" / "dan" / ASSIGNMENT / "timestamp.txt").read_text().startswith("2026-01-15 12:50:00")
+    gradebook = stored(sqlite_url(course))
+    assert gradebook["dan"]["timestamp"].startswith("2026-01-15 12:50:00")
+    assert gradebook["dan"]["late_penalty"] == 100  # penalty_method "zero": 50 minutes late
+    assert gradebook["eli"]["timestamp"].startswith("2026-01-15 11:59:59")
+    assert gradebook["eli"]["late_penalty"] is None
+    export = course / "grades_late.csv"
+    run(["export", "--to", str(export)], course)
+    with open(export) as f:
+        rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    assert float(rows["dan"]["raw_score"]) == 100 and float(rows["dan"]["score"]) == 0
+    assert float(rows["eli"]["score"]) == 100

@@ -75,6 +75,28 @@ def find_submissions(coursedir, assignment: str, pattern: str = "*") -> list[Sub
     return found
 
 
+def missing_notebook(path: Path) -> str:
+    """One message for a notebook that is not where nbgrader expects it: what was found instead."""
+    found = sorted(p.name for p in path.parent.glob("*.ipynb")) if path.parent.is_dir() else []
+    if not found:
+        return f"{path.name} was not handed in: expected {path.name}, found no notebook in the submission"
+    return (f"{path.name} was not handed in: expected {path.name}, found {', '.join(found)} (not graded: "
+            f"rename it to {path.name} in submitted/ and grade again, or collect with "
+            "autograder.collect.AssignmentNotebookCollector)")
+
+
+def extra_notebooks(folder: Path, notebooks: tuple[str, ...] | list[str]) -> str | None:
+    """Notebooks beside the expected ones: only the expected ones were graded; a human checks which
+    one the student meant (``linreg_scratch (1).ipynb`` may be the later version)."""
+    expected = {f"{name}.ipynb" for name in notebooks}
+    extra = sorted(p.name for p in folder.glob("*.ipynb") if p.name not in expected)
+    present = sorted(name for name in expected if (folder / name).exists())
+    if not extra or not present:
+        return None  # a missing notebook has its own message
+    return (f"expected {', '.join(present)}, also found {', '.join(extra)}: graded {', '.join(present)} only; "
+            "check which notebook the student meant")
+
+
 def grader_digest(assignment: Assignment) -> str:
     """Changes when what decides a grade changes: the suite, its probes, the parameters, the source."""
     from autograder.assignment import PACKAGE_DIR

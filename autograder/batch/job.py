@@ -122,8 +122,13 @@ def grade_one(job: Job, notebook: str, path: Path) -> NotebookOutcome:
         if path.exists():
             problem = "; ".join(result["extra_data"]["grading_errors"]) or result["output"]
         else:
-            others = sorted(p.name for p in path.parent.glob("*.ipynb"))
-            problem = f"{path.name} was not handed in" + (f" (found: {', '.join(others)})" if others else "")
+            from autograder.batch.course import missing_notebook
+
+            problem = missing_notebook(path)  # one message, naming what was found, everywhere
+            said, message = result["output"], f"Your notebook could not be graded: {problem}"
+            result["output"], result["extra_data"]["grading_errors"] = message, [problem]
+            for test in result["tests"]:
+                test["output"] = message if test["output"] == said else test["output"]
         return NotebookOutcome(notebook, result, problem=problem)
 
     resources = {"unique_key": notebook, "output_files_dir": f"{notebook}_files",

@@ -129,8 +129,11 @@ def write_feedback(env: jinja2.Environment, reports: Path, student: str, assignm
                    result: dict[str, Any], problem: str | None) -> Path:
     """A page for the student: the score per part, and every check with its hint."""
     parts = []
+    said = {result.get("output") or "", problem or ""} - {""}
     for part, (got, out_of) in part_scores(result).items():
-        tests = [t for t in result["tests"] if (t["tags"] or ["other"])[0] == part]
+        # A message already shown at the top (a notebook that cannot be read) is not repeated per check.
+        tests = [{**t, "output": "" if t.get("output") in said else t.get("output")}
+                 for t in result["tests"] if (t["tags"] or ["other"])[0] == part]
         parts.append({"name": part, "score": got, "max_score": out_of, "tests": tests})
     html = env.get_template("feedback.html.j2").render(
         student=student, assignment=assignment, result=result, parts=parts, problem=problem,

@@ -35,7 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from autograder import submission_files
-from autograder.batch.course import CourseError, Submission, find_submissions, grader_digest, load_config, tools_on_path
+from autograder.batch.course import (
+    CourseError,
+    Submission,
+    extra_notebooks,
+    find_submissions,
+    grader_digest,
+    load_config,
+    tools_on_path,
+)
 from autograder.batch.job import Job, JobOutcome, init_process, run_job
 from autograder.batch.processes import without_main_reimport
 
@@ -52,6 +60,7 @@ class Summary:
     failed: dict[str, str] = field(default_factory=dict)  # student -> why the grader could not finish
     needs_human: dict[str, str] = field(default_factory=dict)  # student -> reason, from the class report
     worth_a_look: dict[str, list[str]] = field(default_factory=dict)  # student -> review flags (no points lost)
+    class_size: int = 0  # submissions of the whole class, which the report covers
     interrupted: bool = False
     seconds: float = 0.0
     report: Path | None = None
@@ -148,7 +157,7 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
         todo, digests = plan([s for s in submissions if s.student not in unsafe], writer, coursedir,
                              assignment, reports, grader, force)
         pool = Pool(writer.notebooks, assignment, root, device, asg.probe_module)
-    summary.skipped = [s.student for s in submissions if s not in todo]
+    summary.skipped = [s.student for s in submissions if s not in todo and s.student not in unsafe]
     env = outputs.templates()
 
     # The pool is forked from this process, which has imported nbgrader (seconds) once for all of
@@ -169,6 +178,9 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
             unscored = writer.record(outcome, sub.timestamp)
             result = outputs.combined_result(outcome, assignment)
             problems = [nb.problem for nb in outcome.notebooks if nb.problem]
+            extra = extra_notebooks(sub.folder, writer.notebooks)
+            if extra:
+                problems.append(extra)
             if unscored:
                 problems.append(f"grade cells missing from the notebook ({', '.join(unscored)}): "
                                 "formgrader asks for a manual grade")
@@ -182,9 +194,12 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
         pool.store = store
         if futures:
             summary.interrupted = grade_all(pool, futures, progress)
-    errors = update_errors(reports, summary, [s.student for s in submissions])
-    report = write_class_report(reports, assignment, [s.student for s in submissions], errors)
+    # The class report is always the whole class, whatever --student narrowed this run to.
+    everyone = [s.student for s in find_submissions(coursedir, assignment)]
+    errors = update_errors(reports, summary, everyone)
+    report = write_class_report(reports, assignment, everyone, errors)
     summary.report, summary.needs_human, summary.worth_a_look = report.page, report.needs_human, report.worth_a_look
+    summary.class_size = len(everyone)
     summary.seconds = time.monotonic() - started
     return summary
 
