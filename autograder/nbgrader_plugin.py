@@ -25,6 +25,9 @@ from autograder.batch.processes import without_main_reimport
 from autograder.notebook import grade_cell_part
 from autograder.results import fmt
 
+# What a released answer cell holds: it says what to do, also in the error it raises when run.
+CODE_STUB = '# YOUR CODE HERE: replace this stub\nraise NotImplementedError("replace this stub with your code")'
+
 
 def configure(c: Any, root: Path) -> None:
     """Make ``root`` an nbgrader course graded by the engine (called from nbgrader_config.py)."""
@@ -34,6 +37,7 @@ def configure(c: Any, root: Path) -> None:
     c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
     defaults = Autograde.class_traits()["autograde_preprocessors"].make_dynamic_default()
     c.Autograde.autograde_preprocessors = [EngineGrader if p is Execute else p for p in defaults]
+    c.ClearSolutions.code_stub = {"python": CODE_STUB}
 
 
 def part_report(result: dict[str, Any], part: str) -> tuple[float, float, str]:
