@@ -55,6 +55,9 @@ def write_variant(course: Path, base: Assignment, profile: Profile, name: str, p
     wrong = setup_mismatches(cell_by_grade_id(nb, SETUP_GRADE_ID).source, params)
     if wrong:
         raise AssignmentError("the variant's set-up cell does not carry its parameters: " + "; ".join(wrong))
+    problems = profile.notebook_checks(nb, params)
+    if problems:
+        raise AssignmentError("; ".join(problems))
     return folder
 
 
