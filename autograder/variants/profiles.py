@@ -213,7 +213,8 @@ def scratch_tolerance(params: Params) -> float:
 
 
 SCRATCH = Profile(
-    prose=scratch_prose, runs=scratch_runs, notebook_checks=scratch_notebook_checks, tolerance=scratch_tolerance, loss_bound=scratch_loss_bound,
+    prose=scratch_prose, runs=scratch_runs, notebook_checks=scratch_notebook_checks,
+    tolerance=scratch_tolerance, loss_bound=scratch_loss_bound,
     part_params={"synthetic_data": ("true_w", "true_b", "num_examples", "noise"),
                  "data_iter": ("batch_size",), "linreg": (), "squared_loss": (),
                  "sgd": ("lr", "batch_size"),
