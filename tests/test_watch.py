@@ -19,7 +19,10 @@ ASSIGNMENT = "linreg_scratch"
 ANSWERS = {
     "ada": {},  # the reference answers
     "cyd": {c.name: c for c in WRONG}["sgd does not divide by batch_size"].cells,
-    "eve": {"linreg": "import os\n\ndef linreg(X, w, b):\n    return open(os.path.expanduser('~/../..')).read()\n"},
+    # hostile: lists the exchange (other submissions, pages) and shows it in its own error message
+    "eve": {"linreg": "import os, glob\n\ndef linreg(X, w, b):\n"
+                      "    seen = glob.glob(EXCHANGE + '/**', recursive=True)\n"
+                      "    raise RuntimeError('LEAK ' + ' '.join(seen))\n"},
 }
 
 
@@ -57,6 +60,7 @@ def course(tmp_path_factory):
     run(["generate_assignment", ASSIGNMENT, "--force"], course)
     run(["release_assignment", ASSIGNMENT], course)
     for student, cells in ANSWERS.items():
+        cells = {k: v.replace("EXCHANGE", repr(str(folder / "exchange"))) for k, v in cells.items()}
         submit(folder, student, cells)
     return folder, course
 
@@ -73,6 +77,7 @@ def test_each_student_gets_their_own_page_and_no_grades_are_written(course):
     assert "One step moves each parameter by -lr * grad / batch_size" in cyd and "FAIL" in cyd
     assert "batch_size" in cyd.split("FAIL", 1)[1]  # show: hints, so the failure says what was seen
     assert "FAIL" in eve and "def test_" not in eve + cyd  # never the suite's code
+    assert "LEAK" in eve and "ada+" not in eve and ".html" not in eve.split("LEAK", 1)[1]
     for page, student in ((ada, "ada"), (cyd, "cyd"), (eve, "eve")):  # nobody sees another's page
         others = [s for s in pages if s != student]
         assert all(f"{s}+{ASSIGNMENT}" not in page for s in others)
@@ -135,3 +140,24 @@ def test_a_fetched_release_notebook_submitted_unchanged_scores_zero(course, tmp_
     run(["submit", ASSIGNMENT, "--student=gus"], home)
     watch(ASSIGNMENT, course_root=root, once=True, jobs=1, device="cpu", log=lambda _: None)
     assert "Autograded: <strong>0 / 100</strong>" in next(iter(fetched_pages(folder, "gus").values()))
+
+
+def test_links_in_a_submission_are_refused(course):
+    folder, root = course
+    inbound = folder / "exchange" / "d2l" / "inbound"
+    ada = next(p for p in inbound.iterdir() if p.name.startswith("ada+"))
+    # a notebook that links to ada's: graded as a refusal, nothing of ada's is read
+    fake = inbound / f"mal+{ASSIGNMENT}+2026-12-01 10:00:00.000000 UTC+xyz"
+    fake.mkdir()
+    (fake / f"{ASSIGNMENT}.ipynb").symlink_to(ada / f"{ASSIGNMENT}.ipynb")
+    (fake / "submission_secret.txt").write_text("mal-secret")
+    (fake / "timestamp.txt").write_text("2026-12-01 10:00:00.000000 UTC")
+    # a secret that links to ada's: would name ada's page; never picked up
+    steal = inbound / f"mal+{ASSIGNMENT}+2026-12-01 10:00:01.000000 UTC+abc"
+    steal.mkdir()
+    (steal / "submission_secret.txt").symlink_to(ada / "submission_secret.txt")
+    summary = watch(ASSIGNMENT, course_root=root, once=True, jobs=1, device="cpu", log=lambda _: None)
+    assert summary.failed == [fake.name] and summary.line().startswith("graded 1 new (1 could not be graded)")
+    from autograder.watch.exchange import feedback_path
+    page = feedback_path(folder / "exchange", "d2l", "mal-secret", ASSIGNMENT).read_text()
+    assert "links" in page and "Autograded" not in page

@@ -72,9 +72,17 @@ def inbound(root: Path, course_id: str, assignment: str) -> list[Inbound]:
         parts = path.name.split("+")
         if len(parts) not in (3, 4) or parts[1] != assignment or not path.is_dir():
             continue
-        if (path / "submission_secret.txt").is_file():
+        secret = path / "submission_secret.txt"
+        # A link could name another submission's secret, and so its page: only plain files count.
+        if not path.is_symlink() and secret.is_file() and not secret.is_symlink():
             found.append(Inbound(path, parts[0], parts[2]))
     return found
+
+
+def links_in(folder: Path) -> list[str]:
+    """Files of a submission that are links: ``nbgrader submit`` copies files, so a link was put
+    there by hand, maybe to make the grader read another student's notebook."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_symlink())
 
 
 def feedback_path(root: Path, course_id: str, secret: str, notebook: str) -> Path:

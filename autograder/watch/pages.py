@@ -29,9 +29,11 @@ td { vertical-align: top; padding: 0.3rem; border-top: 1px solid #eee; } pre { w
 <p class="note">Not your grade: the TA grades every final submission after the deadline, and the
 written answers by hand. {{ attempts }}</p>
 {% if limited %}
-<p><strong>No feedback for this submission:</strong> you have used your {{ limit }} graded
-attempt{{ "s" if limit != 1 }} of the past hour. Your next attempt can be graded from
-<strong>{{ next_at }}</strong>; submit again after that.</p>
+<p><strong>No feedback for this submission:</strong>
+you have used your {{ limit }} graded attempt{{ "s" if limit != 1 }} of the past hour.
+Your next attempt can be graded from <strong>{{ next_at }}</strong>; submit again after that.</p>
+{% elif why %}
+<p><strong>Not graded now:</strong> {{ why }}. The TA grades every final submission after the deadline.</p>
 {% else %}
 <p>Autograded: <strong>{{ result.score | fmt }} / {{ result.max_score | fmt }}</strong></p>
 {% if result.output %}<pre>{{ result.output }}</pre>{% endif %}
@@ -75,7 +77,5 @@ def limited_page(key: str, assignment: str, timestamp: str, limit: int, next_at:
 
 
 def failed_page(key: str, assignment: str, timestamp: str, why: str, now: float) -> str:
-    result = {"score": 0, "max_score": 0, "output": f"Your submission could not be graded now: {why}. "
-              "The TA will grade it after the deadline.", "tests": []}
-    return _TEMPLATE.render(key=key, assignment=assignment, timestamp=timestamp, result=result, parts=[],
-                            hints=False, limited=False, attempts="", when=now_text(now))
+    return _TEMPLATE.render(key=key, assignment=assignment, timestamp=timestamp, why=why, limited=False,
+                            attempts="", when=now_text(now))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from autograder.assignment import Assignment
 from autograder.batch.course import tools_on_path
 from autograder.batch.job import Job, JobOutcome, init_process, run_job
 from autograder.watch import pages
-from autograder.watch.exchange import Inbound, course_exchange, feedback_path, inbound, write_page
+from autograder.watch.exchange import Inbound, course_exchange, feedback_path, inbound, links_in, write_page
 
 DEFAULTS = {"show": "names", "attempts_per_hour": 3}
 HOUR = 3600.0
@@ -45,8 +46,11 @@ class WatchSummary:
     already_done: int = 0
 
     def line(self) -> str:
-        extra = f" ({len(self.limited)} over the attempt limit)" if self.limited else ""
-        return f"graded {len(self.graded) + len(self.limited)} new{extra}, {self.already_done} already done"
+        notes = [f"{len(self.limited)} over the attempt limit"] if self.limited else []
+        notes += [f"{len(self.failed)} could not be graded"] if self.failed else []
+        extra = f" ({', '.join(notes)})" if notes else ""
+        new = len(self.graded) + len(self.limited) + len(self.failed)
+        return f"graded {new} new{extra}, {self.already_done} already done"
 
 
 def settings(asg: Assignment) -> dict[str, Any]:
@@ -92,9 +96,20 @@ class State:
         return record
 
 
-def default_executor(asg: Assignment, jobs: int, device: str) -> Executor:
-    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=init_process,
-                               initargs=(str(asg.course_root), device, (asg.probe_module,)))
+def init_watch_process(course_root: str, device: str, preload: tuple[str, ...], exchange: str) -> None:
+    """The batch's ``init_process``, in the exchange's folder: the sandbox covers the grading
+    process's working folder (with the course and the submission's folder), so a submission
+    cannot read the exchange (other submissions, their secrets, pages) even where it lies under
+    a system folder the sandbox shows (nbgrader's default is under /usr/local/share)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the watcher decides when to stop
+    os.chdir(exchange)
+    init_process(course_root, device, preload)
+
+
+def default_executor(asg: Assignment, jobs: int, device: str, exchange: Path) -> Executor:
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                               initializer=init_watch_process,
+                               initargs=(str(asg.course_root), device, (asg.probe_module,), str(exchange)))
 
 
 def notebooks_of(asg: Assignment) -> tuple[str, ...]:
@@ -116,7 +131,7 @@ def watch(assignment: str, *, course_root: Path, once: bool = False, executor: E
     notebooks = notebooks_of(asg)
     summary = WatchSummary(already_done=sum(r["status"] == "done" for r in state.records.values()))
     own = executor is None
-    pool = default_executor(asg, jobs, device) if own else executor
+    pool = default_executor(asg, jobs, device, exchange) if own else executor
     in_flight: dict[Future, Inbound] = {}
     stopping = {"now": False}
 
@@ -138,6 +153,14 @@ def watch(assignment: str, *, course_root: Path, once: bool = False, executor: E
                         continue
                     if already_written(exchange, course_id, sub, notebooks):
                         state.save(sub.key, {**record, "status": "done", "note": "page found after a restart"})
+                        continue
+                    links = links_in(sub.folder)
+                    if links:
+                        publish(exchange, course_id, sub, notebooks, pages.failed_page(
+                            sub.key, assignment, sub.timestamp, f"it holds links ({', '.join(links)}), not files; "
+                            "submit with nbgrader submit", clock()))
+                        state.save(sub.key, {**record, "status": "done", "error": "links in the submission"})
+                        summary.failed.append(sub.key)
                         continue
                     if record["decision"] == "limited":
                         publish(exchange, course_id, sub, notebooks, pages.limited_page(
