@@ -169,6 +169,9 @@ def watch(assignment: str, *, course_root: Path, once: bool = False, executor: E
                         summary.limited.append(sub.key)
                         continue
                     in_flight[pool.submit(run_job, Job(sub.student, assignment, str(sub.folder), notebooks))] = sub
+            if stopping["now"]:  # those not started yet stay pending, for the next run
+                for future in [f for f in in_flight if f.cancel()]:
+                    in_flight.pop(future)
             if not in_flight and (once or stopping["now"]):
                 break
             done, _ = wait_futures(list(in_flight), timeout=interval, return_when=FIRST_COMPLETED) \
