@@ -17,7 +17,7 @@ import numpy as np
 
 from autograder.assignment import Assignment
 from autograder.variants.notebook import number, one_digit, sci
-from autograder.variants.params import VariantError, stability_limit
+from autograder.variants.params import VariantError, batches_per_epoch, stability_limit
 
 Params = dict[str, Any]
 Pairs = list[tuple[str, str]]
@@ -129,12 +129,14 @@ def scratch_prose(base: Params, new: Params) -> Pairs:
 
 
 def exercise_d_rates(p: Params) -> tuple[str, str, str, str]:
-    """Exercise (d)'s learning rates as the notebook writes them: slow (the notebook's lr / 30), the
-    notebook's, a larger stable one (a quarter of SGD's stability limit; "" when not above twice
-    lr) and one far past the limit (2.5 times it), which diverges within the first epoch."""
+    """Exercise (d)'s learning rates as the notebook writes them: slow (the notebook's lr / 30, and
+    at most 1 / the number of steps, so that the error shrinks by no more than about e^-1 in
+    training), the notebook's, a larger stable one (a quarter of SGD's stability limit; "" when
+    not above twice lr) and one far past the limit (2.5 times it), which diverges at once."""
     limit = stability_limit(len(p["true_w"]), p["batch_size"])
     mid = limit / 4
-    return (one_digit(p["lr"] / 30), number(p["lr"]), one_digit(mid) if mid > 2 * p["lr"] else "",
+    small = min(p["lr"] / 30, 1 / (p["num_epochs"] * batches_per_epoch(p)))
+    return (one_digit(small), number(p["lr"]), one_digit(mid) if mid > 2 * p["lr"] else "",
             one_digit(2.5 * limit))
 
 
