@@ -186,3 +186,23 @@ def test_a_largest_rate_that_does_not_diverge_is_refused(monkeypatch):
     monkeypatch.setattr(profiles, "exercise_d_rates", lambda p: ("0.001", "0.03", "0.4", "1.5"))
     problems = " ".join(SCRATCH.notebook_checks(nb, base.params))
     assert "largest rate, 1.5, does not diverge" in problems, problems
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["linreg_scratch", "linreg_concise"])
+def test_nbgrader_validate_passes_the_reference_and_fails_the_stubs(tmp_path, name):
+    """In a real kernel, as a student runs `nbgrader validate` (or the Validate button)."""
+    import shutil
+
+    from autograder.course import nbgrader
+
+    for folder, ok in (("solutions", True), ("assignments", False)):
+        path = tmp_path / folder / f"{name}.ipynb"
+        path.parent.mkdir()
+        shutil.copy(ROOT / folder / name / f"{name}.ipynb", path)
+        proc = nbgrader(["validate", str(path)], path.parent, check=False, quiet=True)
+        passed = "Success! Your notebook passes all the tests." in proc.stdout
+        assert passed == ok, proc.stdout[-3000:]
+        if not ok:  # the stubs fail with their own message, never a cascade of unrelated errors
+            assert "NameError" not in proc.stdout and "IndexError" not in proc.stdout, proc.stdout[-3000:]
+            assert "CheckFailed" in proc.stdout
