@@ -15,6 +15,8 @@ from autograder.corpus.linreg_scratch import WRONG
 from autograder.watch import watch
 from tests.course_helpers import make_course, run
 
+pytestmark = pytest.mark.slow  # nbgrader's exchange commands and grading processes: minutes
+
 ASSIGNMENT = "linreg_scratch"
 ANSWERS = {
     "ada": {},  # the reference answers
