@@ -163,3 +163,47 @@ def test_links_in_a_submission_are_refused(course):
     from autograder.watch.exchange import feedback_path
     page = feedback_path(folder / "exchange", "d2l", "mal-secret", ASSIGNMENT).read_text()
     assert "links" in page and "Autograded" not in page
+
+
+def test_killed_in_the_middle_of_a_burst_a_restart_misses_nothing_and_rewrites_no_page(course):
+    import os
+    import secrets
+    import signal
+    import subprocess
+    import sys
+
+    from autograder.watch.exchange import feedback_path
+
+    folder, root = course
+    inbound = folder / "exchange" / "d2l" / "inbound"
+    pages = []
+    for i in range(6):  # laid out as nbgrader submit leaves them, the secret last
+        stamp = f"2026-12-01 11:00:0{i}.000000 UTC"
+        sub = inbound / f"k{i}+{ASSIGNMENT}+{stamp}+{secrets.token_urlsafe(6)}"
+        sub.mkdir()
+        write(submission(ASSIGNMENT, {}), sub / f"{ASSIGNMENT}.ipynb")
+        (sub / "timestamp.txt").write_text(stamp)
+        secret = secrets.token_hex(16)
+        (sub / "submission_secret.txt").write_text(secret)
+        pages.append(feedback_path(folder / "exchange", "d2l", secret, ASSIGNMENT))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    watcher = subprocess.Popen([sys.executable, "-m", "autograder.cli", "watch", ASSIGNMENT, "--jobs", "1",
+                                "--device", "cpu", "--interval", "0.5"], cwd=root, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while sum(p.exists() for p in pages) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        os.killpg(watcher.pid, signal.SIGKILL)  # the watcher and its grading processes, mid-burst
+        watcher.wait()
+    before = {p: p.stat().st_mtime_ns for p in pages if p.exists()}
+    assert 2 <= len(before) < 6, "the kill should land in the middle of the burst"
+    summary = watch(ASSIGNMENT, course_root=root, once=True, jobs=2, device="cpu", log=lambda _: None)
+    assert all(p.exists() for p in pages)  # nothing missed
+    assert {p: p.stat().st_mtime_ns for p in before} == before  # nothing graded twice
+    assert sorted(summary.graded) == sorted(k for k in (s.name for s in inbound.iterdir())
+                                            if k.startswith("k") and feedback_path(
+                                                folder / "exchange", "d2l",
+                                                (inbound / k / "submission_secret.txt").read_text(),
+                                                ASSIGNMENT) not in before)
