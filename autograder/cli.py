@@ -166,6 +166,27 @@ def cmd_variant_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Grade new submissions from the exchange and return a page to each student (never final grades)."""
+    from autograder.assignment import AssignmentError
+    from autograder.batch.course import CourseError
+    from autograder.watch import watch
+    from autograder.watch.exchange import ExchangeError
+
+    root = args.course or course_root_here()
+    if root is None:
+        print("autograder watch: no nbgrader_config.py here or above: run it in the course root", file=sys.stderr)
+        return 2
+    try:
+        summary = watch(args.assignment, course_root=root, once=args.once, jobs=args.jobs or 2,
+                        device=args.device, interval=args.interval)
+    except (CourseError, AssignmentError, ExchangeError, ValueError) as exc:
+        print(f"autograder watch: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.assignment}: {summary.line()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log on stderr")
@@ -201,6 +222,18 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("assignment")
     release.add_argument("--course", type=Path)
     release.set_defaults(func=cmd_release)
+
+    watcher = sub.add_parser("watch", help="feedback on each nbgrader submit, before the deadline",
+                             description="Grade each new submission of ASSIGNMENT in the course's exchange "
+                             "with the hidden suites and return a page through nbgrader's feedback exchange "
+                             "(nbgrader fetch_feedback). Never writes grades. Runs until Ctrl-C/SIGTERM.")
+    watcher.add_argument("assignment")
+    watcher.add_argument("--once", action="store_true", help="grade what is new, then exit")
+    watcher.add_argument("--jobs", type=int, metavar="N", help="grading processes (default: 2)")
+    watcher.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    watcher.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds between looks")
+    watcher.add_argument("--course", type=Path, help="course root (default: found from the cwd)")
+    watcher.set_defaults(func=cmd_watch)
 
     variant = sub.add_parser("variant", help="new variants of an assignment, with new parameters")
     variant_sub = variant.add_subparsers(dest="variant_command", required=True)

@@ -25,5 +25,11 @@ def nbgrader(args: list[str], course: Path | None = None, check: bool = True,
 
 
 def release(assignment: str, course: Path | None = None) -> int:
-    """Generate ``assignments/NAME`` (stubs, hidden tests stripped) from ``solutions/NAME``."""
+    """Generate ``assignments/NAME`` (stubs, hidden tests stripped) from ``solutions/NAME``, after
+    writing the hidden checks' names into the source's "Where do I stand?" cell."""
+    from autograder.assignment import Assignment
+    from autograder.standing import refresh
+
+    if refresh(Assignment.load(assignment, course or find_course_root())):
+        print(f"solutions/{assignment}: the hidden checks' names were updated from the suite", file=sys.stderr)
     return nbgrader(["generate_assignment", assignment, "--force"], course, check=False).returncode

@@ -31,6 +31,8 @@ from autograder.results import fmt
 
 NBCONVERT_TEMPLATES = Path(__file__).resolve().parent / "templates" / "nbconvert"
 NBGRADER_TEMPLATES = Path(nbgrader.__file__).resolve().parent / "server_extensions" / "formgrader" / "templates"
+# What a released answer cell holds: it says what to do, also in the error it raises when run.
+CODE_STUB = '# YOUR CODE HERE: replace this stub\nraise NotImplementedError("replace this stub with your code")'
 
 
 def configure(c: Any, root: Path) -> None:
@@ -50,6 +52,7 @@ def configure(c: Any, root: Path) -> None:
     # generate_feedback's pages work offline: our feedback/mathjax.html.j2 comes first on the template
     # path and loads no MathJax from a CDN (nbgrader's own templates follow, as nbgrader sets them).
     c.HTMLExporter.extra_template_basedirs = [str(NBCONVERT_TEMPLATES), str(NBGRADER_TEMPLATES)]
+    c.ClearSolutions.code_stub = {"python": CODE_STUB}
 
 
 def part_report(result: dict[str, Any], part: str) -> tuple[float, float, str]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from autograder.assignment import Assignment
 from autograder.variants.notebook import number, one_digit, sci
-from autograder.variants.params import VariantError, stability_limit
+from autograder.variants.params import VariantError, batches_per_epoch, stability_limit
 
 Params = dict[str, Any]
 Pairs = list[tuple[str, str]]
@@ -62,6 +62,8 @@ class Profile:
     code: Callable[[Params, Params], Pairs] = no_pairs
     case_hints: dict[str, str] = field(default_factory=dict)  # corpus case -> what to change if not caught
     shared_parts: tuple[str, ...] = ()  # parts whose tests call several of the student's functions
+    # (variant notebook, params) -> problems in what the notebook shows (e.g. exercise (d)'s rates)
+    notebook_checks: Callable[[Any, Params], list[str]] = lambda nb, params: []
     lr_scale: float = 1.0  # the loss's gradient relative to section 3.2's: 2 for nn.MSELoss
     loss_factor: float = 0.5  # final loss = loss_factor * (noise^2 + |error|^2): 1/2 for 3.2's loss
 
@@ -95,31 +97,98 @@ def scratch_prose(base: Params, new: Params) -> Pairs:
                 f"`noise_std` = {number(p['noise'])}")
 
     def bound(p: Params) -> str:
-        b = sci(scratch_loss_bound(p))
-        return f'assert train_losses[-1] < {b}, f"the loss should end below {b};'
+        return f"loss_bound = {sci(scratch_loss_bound(p))}  # the loss per example at the end of training"
 
     def uneven(p: Params) -> str:
         k = 2 * p["batch_size"] + 3
         return f"features[:{k}], labels[:{k}]"
 
-    # Exercise (d)'s rates: slow, the variant's, comfortably stable, and far past stability.
-    limit = stability_limit(len(new["true_w"]), new["batch_size"])
-    small, lr, mid, big = new["lr"] / 30, new["lr"], limit / 4, 2.5 * limit
-    moderate = f"{number(lr)}, {one_digit(mid)}" if mid > 2 * lr else number(lr)
-    rates = f"{one_digit(small)}, {moderate} and {one_digit(big)}"
-    rubric = (f"Too small ({one_digit(small)}): the loss\nfalls slowly and is still high after "
-              f"{new['num_epochs']} epochs (2). Moderate ({moderate}): fast convergence to the\n"
-              f"noise floor (about {sci(new['noise'] ** 2 / 2)}). Too large ({one_digit(big)} or more): "
-              "steps overshoot, the loss oscillates or grows\nand can diverge to inf/nan (2).")
+    def rates(p: Params) -> str:
+        small, lr, mid, big = exercise_d_rates(p)
+        return f"{small}, {lr}" + (f", {mid}" if mid else "") + f" and {big}"
+
+    def code(p: Params) -> str:
+        return f"rates = ({', '.join(r for r in exercise_d_rates(p) if r)})"
+
+    def rubric(p: Params) -> str:
+        small, lr, mid, big = exercise_d_rates(p)
+        moderate = f"{lr}, {mid}" if mid else lr
+        return (f"Too small ({small}): the loss\nfalls slowly and is still high after {p['num_epochs']} epochs (2). "
+                f"Moderate ({moderate}): fast convergence to the\nnoise floor (about {sci(p['noise'] ** 2 / 2)}). "
+                f"Too large ({big}): the steps overshoot, the loss grows at every step\nand reaches inf/nan "
+                "within the first epoch (2).")
+
     return [
         (problem(base), problem(new)),
         (bound(base), bound(new)),
         (uneven(base), uneven(new)),
-        ("(for example 0.001, 0.03, 0.3 and 1.5)", f"(for example {rates})"),
-        ("Too small (0.001): the loss\nfalls slowly and is still high after 3 epochs (2). Moderate "
-         "(0.03, 0.3): fast convergence to the\nnoise floor (about 5e-5). Too large (1.5 or more): "
-         "steps overshoot, the loss oscillates or grows\nand can diverge to inf/nan (2).", rubric),
+        (f"(for example {rates(base)})", f"(for example {rates(new)})"),
+        (code(base) + "  #", code(new) + "  #"),
+        (rubric(base), rubric(new)),
     ]
+
+
+def exercise_d_rates(p: Params) -> tuple[str, str, str, str]:
+    """Exercise (d)'s learning rates as the notebook writes them: slow (the notebook's lr / 30, and
+    at most 1 / the number of steps, so that the error shrinks by no more than about e^-1 in
+    training), the notebook's, a larger stable one (a quarter of SGD's stability limit; "" when
+    not above twice lr) and one far past the limit (2.5 times it), which diverges at once."""
+    limit = stability_limit(len(p["true_w"]), p["batch_size"])
+    mid = limit / 4
+    small = min(p["lr"] / 30, 1 / (p["num_epochs"] * batches_per_epoch(p)))
+    return (one_digit(small), number(p["lr"]), one_digit(mid) if mid > 2 * p["lr"] else "",
+            one_digit(2.5 * limit))
+
+
+def book_loop_losses(p: Params, lr: float, seed: int) -> list[float]:
+    """Section 3.2's loop (N(0, 1) features, w from N(0, 0.01), b = 0, minibatch SGD on the summed
+    squared loss / 2, divided by batch_size) in numpy: the mean loss per epoch, inf once it blows up."""
+    rng = np.random.default_rng(seed)
+    n, bs, w_true = p["num_examples"], p["batch_size"], np.asarray(p["true_w"], float)
+    X = rng.normal(0, 1, (n, len(w_true)))
+    y = X @ w_true + p["true_b"] + rng.normal(0, p["noise"], n)
+    w, b, losses = rng.normal(0, 0.01, len(w_true)), 0.0, []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(p["num_epochs"]):
+            order = rng.permutation(n)
+            for i in range(0, n, bs):
+                j = order[i:i + bs]
+                r = X[j] @ w + b - y[j]
+                w, b = w - lr * (X[j].T @ r) / bs, b - lr * r.sum() / bs
+            loss = float(np.mean((X @ w + b - y) ** 2) / 2)
+            losses.append(loss if np.isfinite(loss) else math.inf)
+    return losses
+
+
+def scratch_notebook_checks(nb: Any, p: Params) -> list[str]:
+    """Exercise (d): its code cell, prose and rubric name the same rates, and at the notebook's
+    parameters the smallest is slow and the largest diverges (the book's loop, 3 seeds)."""
+    import ast
+
+    small, lr, mid, big = exercise_d_rates(p)
+    wanted = [float(r) for r in (small, lr, mid, big) if r]
+    problems = []
+    code = next((c.source for c in nb.cells if c.cell_type == "code" and "rates = (" in c.source), "")
+    line = next((ln for ln in code.splitlines() if ln.startswith("rates = (")), "")
+    try:
+        in_code = [float(v) for v in ast.literal_eval(line.split("=", 1)[1].split("#")[0].strip())]
+    except (ValueError, SyntaxError, IndexError, TypeError):
+        in_code = []
+    if in_code != wanted:
+        problems.append(f"exercise (d)'s code cell loops over {in_code or 'no rates'}, not the rates its prose "
+                        f"and rubric name ({', '.join(f'{v:g}' for v in wanted)})")
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    if f"Too small ({small})" not in text or f"Too large ({big})" not in text or f"{small}, {lr}" not in text:
+        problems.append(f"exercise (d)'s prose or rubric does not name the rates {small} and {big}")
+    runs = [book_loop_losses(p, wanted[-1], seed) for seed in range(3)]
+    if not all(math.isinf(r[-1]) or r[-1] > 10 * r[0] for r in runs):
+        problems.append(f"exercise (d)'s largest rate, {big}, does not diverge at these parameters (the book's "
+                        f"loop ends at loss {max(r[-1] for r in runs):.3g}); the exercise would contradict its rubric")
+    slow = [book_loop_losses(p, wanted[0], seed)[-1] for seed in range(3)]
+    if min(slow) < 100 * scratch_loss_bound(p):
+        problems.append(f"exercise (d)'s smallest rate, {small}, already reaches loss {min(slow):.3g} after "
+                        f"{p['num_epochs']} epochs: it does not show slow training")
+    return problems
 
 
 def scratch_runs(student: Any, params: Params, seed: int) -> list[Run]:
@@ -146,7 +215,8 @@ def scratch_tolerance(params: Params) -> float:
 
 
 SCRATCH = Profile(
-    prose=scratch_prose, runs=scratch_runs, tolerance=scratch_tolerance, loss_bound=scratch_loss_bound,
+    prose=scratch_prose, runs=scratch_runs, notebook_checks=scratch_notebook_checks,
+    tolerance=scratch_tolerance, loss_bound=scratch_loss_bound,
     part_params={"synthetic_data": ("true_w", "true_b", "num_examples", "noise"),
                  "data_iter": ("batch_size",), "linreg": (), "squared_loss": (),
                  "sgd": ("lr", "batch_size"),
@@ -174,8 +244,7 @@ def concise_code(base: Params, new: Params) -> Pairs:
 
 def concise_prose(base: Params, new: Params) -> Pairs:
     def bound(p: Params) -> str:
-        b = sci(concise_loss_bound(p))
-        return f'assert final_loss < {b}, f"the loss should end below {b};'
+        return f"loss_bound = {sci(concise_loss_bound(p))}  # nn.MSELoss at the end of training"
 
     def sum_rate(p: Params) -> str:
         return f"e.g. {number(p['lr'] / p['batch_size'])} instead of {number(p['lr'])}"
