@@ -55,6 +55,13 @@ def configure(c: Any, root: Path) -> None:
     c.ClearSolutions.code_stub = {"python": CODE_STUB}
 
 
+def exchange_root(config: Any) -> str:
+    """The course's nbgrader exchange (every student's submissions and feedback): hidden from workers."""
+    from nbgrader.exchange.default.exchange import Exchange
+
+    return str(config.Exchange.get("root") or Exchange.class_traits()["root"].default())
+
+
 def part_report(result: dict[str, Any], part: str) -> tuple[float, float, str]:
     tests = [t for t in result["tests"] if t["tags"] and t["tags"][0] == part]
     score = sum(t["score"] for t in tests)
@@ -88,7 +95,7 @@ class EngineGrader(NbGraderPreprocessor):
             raise ValueError(f"{info['student']}/{info['assignment']}: {unsafe}")
         with without_main_reimport():  # under the `nbgrader` script: seconds saved per worker
             result = grade(nb, path, info["assignment"], course_root=root, device=self.device,
-                           student_id=info["student"])
+                           student_id=info["student"], private=[exchange_root(self.config)])
         resources["autograder_result"] = result
         for index, cell in enumerate(nb.cells):
             meta = cell.metadata.get("nbgrader", {})

@@ -341,3 +341,20 @@ def test_nothing_outlives_a_grader_that_is_killed(tmp_path, mode):
         grader.kill()
         for pid in sleeping_cells():
             os.kill(int(pid), 9)
+
+
+def test_the_nbgrader_exchange_is_hidden_from_workers():
+    """Every student's submissions and feedback pass through the exchange: never shown to a worker."""
+    from traitlets.config import Config
+
+    from autograder.nbgrader_plugin import exchange_root
+
+    spec = Student(setup="", cells=[], probe_module="autograder.probes.linreg_scratch",
+                   private=["/srv/course/exchange"])._sandbox_spec()
+    assert {"/usr/local/share/nbgrader/exchange", "/srv/course/exchange"} <= set(spec["private"])
+    config = Config()
+    assert exchange_root(config) == "/usr/local/share/nbgrader/exchange"  # nbgrader's default
+    config.Exchange.root = "/srv/course/exchange"
+    assert exchange_root(config) == "/srv/course/exchange"
+    shown, covered, _ = sandbox.visible_paths({"sandbox": {**spec, "private": ["/usr/share"]}})
+    assert "/usr/share" in covered  # a private folder inside a shown one is covered

@@ -244,8 +244,11 @@ def grade_notebook(path: str | Path, assignment: str | None = None, *,
 
 def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Path | None = None,
           device: str = "auto", student_id: str = "", limits: Limits | None = None,
-          problem: str | None = None, parts: set[str] | None = None) -> dict[str, Any]:
-    """Grade a notebook already read (``nb`` is None when it could not be, see ``problem``)."""
+          problem: str | None = None, parts: set[str] | None = None,
+          private: list[str] | None = None) -> dict[str, Any]:
+    """Grade a notebook already read (``nb`` is None when it could not be, see ``problem``).
+
+    ``private`` names more folders the worker must not see (the course's nbgrader exchange)."""
     started = time.monotonic()
     root = course_root or find_course_root(path.parent)
     name = assignment or (assignment_of(nb, path) if nb is not None else path.stem)
@@ -269,7 +272,7 @@ def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Pa
     student = Student(setup=asg.setup_code(), cells=submitted,
                       probe_module=asg.probe_module, seed_base=f"{asg.name}:{student_id}",
                       device=worker_device(device), limits=limits or Limits.from_env(), unavailable=problem,
-                      private=[str(root), str(path.resolve().parent)])
+                      private=[str(root), str(path.resolve().parent), *(private or [])])
     try:
         plugin = run_suite(student, asg, device, cell_problems=cell_problems,
                            expected_signatures=functions_defined(expected), student_cells=submitted,

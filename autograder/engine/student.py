@@ -41,6 +41,9 @@ SANDBOX_ENV = "AUTOGRADER_SANDBOX"
 # The kit's files a worker may see (besides its own probe module): what it imports to run.
 WORKER_FILES = ("__init__.py", "engine/__init__.py", "engine/worker.py", "engine/protocol.py",
                 "engine/sandbox.py", "probes/__init__.py")
+# nbgrader's default exchange folders (every student's submissions and feedback), hidden from
+# workers whatever the course's configuration, which ``grade(private=...)`` adds to.
+NBGRADER_EXCHANGES = ("/usr/local/share/nbgrader/exchange", "/srv/nbgrader/exchange")
 log = logging.getLogger("autograder")
 # (requested mode, device) -> the mode the canary found working, or why none did. Written only
 # by ``choose_mode`` from canaries that run no student code; never from a worker's message.
@@ -428,7 +431,7 @@ class Student:
                                      else f"the worker did not confirm the {self.mode} sandbox")
 
     def _sandbox_spec(self) -> dict[str, Any]:
-        private = {*self.private, str(Path.home()), os.getcwd()}
+        private = {*self.private, str(Path.home()), os.getcwd(), *NBGRADER_EXCHANGES}
         if PACKAGE_DIR.parent.name not in ("site-packages", "dist-packages"):
             private.add(str(PACKAGE_DIR.parent))  # a source checkout: the course, tests and git history
         files = [PACKAGE_DIR / f for f in WORKER_FILES]
