@@ -340,7 +340,7 @@ def train_concise(features, labels, batch_size=10, lr=0.03, num_epochs=3):
         net[0].weight.copy_(solution[:-1].reshape(1, -1))
         net[0].bias.copy_(solution[-1])
     return net
-''')), {"train_concise": 30}, "closed-form fit"),
+''')), {"train_concise": 26}, "closed-form fit"),
 ]
 WRONG += NOTHING_CASES + TRICKS
 
