@@ -44,17 +44,21 @@ def check_sgd_happened(result, params):
     assert not moved_between.any() and final.shape == after[-1].shape and close(final, after[-1], 0, 1e-6), (
         "The parameters changed between sgd's steps (while data_iter gave the next minibatch), so "
         "something other than sgd moved them. Only sgd may change w and b.")
-    delta, g = after - before, grads
-    gg = float((g * g).sum())
-    rate = -float((delta * g).sum()) / gg if gg > 0 else 0.0
-    step = np.abs(rate * g)
-    off = np.abs(delta + rate * g) > 1e-3 * step + scale
-    if rate <= 0 or off.any():
+    # One fixed rate per parameter (w, then b), the same at every step: sgd's -lr / batch_size.
+    d = tensor_of(result["w"], "The trained w").size
+    off, rates = np.zeros(delta_shape := after.shape, dtype=bool), []
+    for cols in (slice(0, d), slice(d, delta_shape[1])):
+        delta, g = after[:, cols] - before[:, cols], grads[:, cols]
+        gg = float((g * g).sum())
+        rates.append(-float((delta * g).sum()) / gg if gg > 0 else 0.0)
+        off[:, cols] = np.abs(delta + rates[-1] * g) > 1e-3 * np.abs(rates[-1] * g) + scale
+    if min(rates) <= 0 or off.any():
+        g = grads
         k = int(np.argmax(off.any(axis=1))) if off.any() else 0
         raise AssertionError(
             f"Training points are for gradient steps, but at step {k + 1} of {len(sizes)} the parameters went "
             f"from {short(before[k])} to {short(after[k])} with gradient {short(g[k])}: that is not a step "
-            f"of -lr * grad / batch_size (lr = {params['lr']}), nor of any one fixed rate along the gradient. "
+            f"of -lr * grad / batch_size (lr = {params['lr']}), nor of any fixed rate along the gradient. "
             "sgd must update every parameter by param -= lr * param.grad / batch_size, and nothing "
             "else may change w and b.")
 
