@@ -175,8 +175,8 @@ def check_trained_by_steps(out, eval_X, X=None):
             "or values written into the net). Only the optimizer may change the net during training.")
     distinct = None if X is None else covered(out, X)
     assert distinct is None or distinct == len(X), (
-        f"The optimizer's steps saw only {distinct} distinct examples of the {len(X)} passed in: each epoch "
-        "must step once per minibatch of all the data, `for X, y in data_iter`.")
+        f"The optimizer's {len(sizes)} steps saw only {distinct} distinct examples of the {len(X)} passed in: "
+        "each epoch must step once per minibatch of all the data, `for X, y in data_iter`.")
     w_fit, b_fit = learned(out, eval_X)
     final = np.concatenate([np.asarray(w_fit).reshape(-1), [b_fit]])
     last = after[-1]
@@ -346,16 +346,17 @@ def test_honours_num_epochs(student, rng, params):
     assert steps != epochs, ONCE_PER_EPOCH.format(steps=steps, epochs=epochs)
     count = len(set(out["trajectory"]["param_sets"]))
     assert count == 1, NEW_NET.format(count=count)
-    distinct = covered(out, X)
-    assert distinct is None or distinct == n, (
-        f"The optimizer's steps saw only {distinct} distinct examples of the {n}: the loop trains on the "
-        "same minibatch again and again. Take each step on the next minibatch: `for X, y in data_iter`."
-    )
     if seen < n:
         raise AssertionError(
             f"The loop stopped after {steps} step(s) ({seen} examples), within the first epoch: is a "
             "`return` or `break` inside the loop over minibatches? Return the net after all epochs."
         )
+    distinct = covered(out, X)
+    assert distinct is None or distinct == n, (
+        f"The optimizer's {steps} steps went through {seen} examples, but only {distinct} distinct ones of "
+        f"the {n}: the same minibatch again and again. Take each step on the next minibatch: "
+        "`for X, y in data_iter`."
+    )
     assert seen == epochs * n, (
         f"With num_epochs = {epochs} the steps went through {seen} examples, {seen / n:g} pass(es) over "
         f"the {n} examples; expected {epochs} passes ({epochs * n}). Loop `for epoch in "
