@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 import torch._dynamo  # noqa: F401  (torch.optim imports it on first use: 2-3 s in each worker unless the fork server has it)
 from torch import nn
@@ -166,22 +165,23 @@ class LoopRecorder:
         self.before.append(pending["before_flat"])
         self.grads.append(flat([p.grad if p.grad is not None else torch.full_like(p, math.nan) for p in params]))
         self.after.append(flat(params))
-        batch = None if X is None else X.detach().to("cpu", torch.float32).reshape(size, -1).numpy().copy()
+        batch = None if X is None else X.detach().reshape(size, -1).clone()
         if batch is not None and self.rows + len(batch) <= self.MAX_ROWS:
             self.inputs.append(batch)
             self.rows += len(batch)
         if pending["before"] is not None:
-            self.trace.append({"input": batch, "optimizer": type(optimizer).__name__,
+            shown = None if batch is None else batch.to("cpu", torch.float32).numpy()
+            self.trace.append({"input": shown, "optimizer": type(optimizer).__name__,
                                "before": pending["before"], "grads": [describe(p.grad) for p in params],
                                "after": [describe(p) for p in params]})
 
     def trajectory(self, net: Any) -> dict[str, Any]:
         """The steps as arrays, one row each (None when the parameters changed size)."""
-        rows = {"before": self.before, "grads": self.grads, "after": self.after}
-        out: dict[str, Any] = {k: (np.stack(v) if v and len({len(r) for r in v}) == 1 else None)
-                               for k, v in rows.items()}
+        out: dict[str, Any] = {"before": rows_of(self.before), "grads": rows_of(self.grads),
+                               "after": rows_of(self.after)}
         same_width = len({b.shape[1] for b in self.inputs}) <= 1
-        out["inputs"] = np.concatenate(self.inputs) if self.inputs and same_width else None
+        out["inputs"] = (torch.cat(self.inputs).to("cpu", torch.float32).numpy()
+                         if self.inputs and same_width else None)
         out["param_sets"] = self.param_sets
         last = next((k for k, v in self._keys.items() if v == self.param_sets[-1]), None) if self.param_sets else None
         out["returned_is_stepped"] = (isinstance(net, nn.Module) and last is not None
@@ -189,9 +189,17 @@ class LoopRecorder:
         return out
 
 
-def flat(tensors: list) -> Any:
-    return torch.cat([t.detach().reshape(-1).to("cpu", torch.float64) for t in tensors]).numpy() \
-        if tensors else np.zeros(0)
+def flat(tensors: list) -> torch.Tensor:
+    """The tensors' values as one flat copy (kept as a tensor: one conversion at the end, not per step)."""
+    with torch.no_grad():
+        return torch.cat([t.detach().reshape(-1) for t in tensors]) if tensors else torch.zeros(0)
+
+
+def rows_of(values: list) -> Any:
+    """Equal-length flat copies as one float64 array, None when their lengths differ."""
+    if not values or len({len(v) for v in values}) != 1:
+        return None
+    return torch.stack(values).to("cpu", torch.float64).numpy()
 
 
 def probe_train_concise(ns: dict[str, Any], features: Any, labels: Any, kwargs: dict[str, Any],

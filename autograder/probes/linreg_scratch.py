@@ -95,15 +95,17 @@ def probe_sgd_many(ns: dict[str, Any], calls: list) -> dict[str, Any]:
     return {"results": [probe_sgd(ns, **call)["params"] for call in calls]}
 
 
-def flat(tensors: list) -> Any:
-    return torch.cat([t.detach().reshape(-1).to("cpu", torch.float64) for t in tensors]).numpy()
+def flat(tensors: list) -> torch.Tensor:
+    """The tensors' values as one flat copy (a tensor: converted once at the end, not per step)."""
+    with torch.no_grad():
+        return torch.cat([t.detach().reshape(-1).to(torch.float64) for t in tensors])
 
 
 def stacked(rows: list) -> Any:
     """Rows of one length as one array (one message entry, not hundreds); None when they differ."""
     if len({len(r) for r in rows}) > 1:
         return None
-    return np.stack(rows) if rows else np.zeros((0, 0))
+    return torch.stack(rows).to("cpu").numpy() if rows else np.zeros((0, 0))
 
 
 def probe_train(ns: dict[str, Any], features: Any, labels: Any, w0: Any, b0: Any, lr: float,
