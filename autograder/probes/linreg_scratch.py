@@ -27,9 +27,10 @@ def probe_synthetic_data(ns: dict[str, Any], w: Any, b: float, num_examples: int
     return {"calls": results}
 
 
-def probe_synthetic_data_many(ns: dict[str, Any], problems: list) -> dict[str, Any]:
-    """One call per (w, b, num_examples) in ``problems``, in one round trip."""
-    return {"results": [probe_synthetic_data(ns, **problem)["calls"][0] for problem in problems]}
+def probe_synthetic_data_many(ns: dict[str, Any], problems: list, *,
+                              _one: Any = probe_synthetic_data) -> dict[str, Any]:
+    """One call per (w, b, num_examples) in ``problems``, in one round trip (``_one``: bound at import)."""
+    return {"results": [_one(ns, **problem)["calls"][0] for problem in problems]}
 
 
 def probe_data_iter(ns: dict[str, Any], batch_size: int, features: Any, labels: Any,
@@ -47,9 +48,13 @@ def probe_data_iter(ns: dict[str, Any], batch_size: int, features: Any, labels: 
     return {"runs": runs, "endless": False}
 
 
-def probe_data_iter_many(ns: dict[str, Any], configs: list) -> dict[str, Any]:
-    """Several ``probe_data_iter`` calls in one round trip (each config holds its arguments)."""
-    return {"results": [probe_data_iter(ns, **config) for config in configs]}
+def probe_data_iter_many(ns: dict[str, Any], configs: list, *, _one: Any = probe_data_iter) -> dict[str, Any]:
+    """Several ``probe_data_iter`` calls in one round trip (each config holds its arguments).
+
+    ``_one`` is bound when this module is imported, before student code runs: code that
+    replaces the module's ``probe_data_iter`` does not change what this probe calls.
+    """
+    return {"results": [_one(ns, **config) for config in configs]}
 
 
 def probe_linreg(ns: dict[str, Any], X: Any, w: Any, b: Any, upstream: Any) -> dict[str, Any]:
@@ -90,9 +95,13 @@ def probe_sgd(ns: dict[str, Any], params: list, grads: list, lr: float,
     ]}
 
 
-def probe_sgd_many(ns: dict[str, Any], calls: list) -> dict[str, Any]:
-    """Several ``probe_sgd`` calls (params, grads, lr, batch_size each) in one round trip."""
-    return {"results": [probe_sgd(ns, **call)["params"] for call in calls]}
+def probe_sgd_many(ns: dict[str, Any], calls: list, *, _one: Any = probe_sgd) -> dict[str, Any]:
+    """Several ``probe_sgd`` calls (params, grads, lr, batch_size each) in one round trip.
+
+    ``_one`` is bound at import, before student code runs (a student replacing the module's
+    ``probe_sgd`` changes nothing here).
+    """
+    return {"results": [_one(ns, **call)["params"] for call in calls]}
 
 
 def flat(tensors: list) -> torch.Tensor:
