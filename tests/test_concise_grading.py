@@ -6,7 +6,7 @@ import pytest
 
 from autograder.assignment import Assignment
 from autograder.corpus import ROOT, release_path, solution_path, submission, write
-from autograder.corpus.linreg_concise import RIGHT, WRONG
+from autograder.corpus.linreg_concise import NOTHING, NOTHING_CASES, RIGHT, WRONG
 from autograder.notebook import grade_cell_part, read_notebook
 from tests.conftest import grade, part_max, parts
 from tests.course_helpers import make_course, run
@@ -51,7 +51,17 @@ def test_stubs_score_zero_without_crashing(graded):
 def test_corpus_has_enough_cases():
     assert len(WRONG) >= 10 and len(RIGHT) >= 2
     assert len({c.name for c in CASES}) == len(CASES)
-    assert all(c.expected and c.hint for c in WRONG) and not any(c.expected for c in RIGHT)
+    assert all(c.expected and (c.hint or c in NOTHING_CASES) for c in WRONG) and not any(c.expected for c in RIGHT)
+
+
+def test_every_graded_function_has_a_do_nothing_family():
+    """pass, None, zeros (or an untrained net), an input unchanged; and the data loader's empty
+    generator and single batch: each scores 0 at its own part (issue 10)."""
+    assert set(NOTHING) == set(PARTS)
+    for function, kinds in NOTHING.items():
+        assert {"pass", "returns None", "returns an input unchanged"} <= set(kinds), function
+    assert {"empty generator", "one batch of everything"} <= set(NOTHING["load_array"])
+    assert all(set(c.expected.values()) == {0} for c in NOTHING_CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

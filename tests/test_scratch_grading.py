@@ -6,7 +6,7 @@ import pytest
 
 from autograder.assignment import Assignment
 from autograder.corpus import ROOT, release_path, solution_path, submission, write
-from autograder.corpus.linreg_scratch import RIGHT, WRONG
+from autograder.corpus.linreg_scratch import NOTHING, NOTHING_CASES, RIGHT, WRONG
 from autograder.notebook import grade_cell_part, read_notebook
 from tests.conftest import grade, part_max, parts
 
@@ -52,6 +52,17 @@ def test_corpus_case_lands_exactly(graded, case):
     if case.hint:
         feedback = "\n".join(t["output"] for t in result["tests"] if t["status"] == "failed")
         assert case.hint in feedback
+
+
+def test_every_graded_function_has_a_do_nothing_family():
+    """pass, None, zeros of the right shape, an input unchanged; and data_iter's empty generator
+    and single batch: each scores 0 at its own part and, but for synthetic_data (the training
+    checks make their own data), at training (issue 10)."""
+    assert set(NOTHING) == {"synthetic_data", "data_iter", "linreg", "squared_loss", "sgd"}
+    for function, kinds in NOTHING.items():
+        assert {"pass", "returns None", "zeros of the right shape"} <= set(kinds), function
+    assert {"empty generator", "one batch of everything"} <= set(NOTHING["data_iter"])
+    assert all(set(c.expected.values()) == {0} for c in NOTHING_CASES)
 
 
 def test_every_test_is_tagged_with_a_part(graded):

@@ -128,6 +128,7 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
     from autograder.assignment import Assignment
     from autograder.batch import outputs
     from autograder.batch.gradebook import GradebookWriter
+    from autograder.engine.contract import suite_problems
     from autograder.nbgrader_plugin import EngineGrader
     from autograder.report import write_class_report
 
@@ -141,6 +142,9 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
         raise CourseError(f"{root / 'nbgrader_config.py'} does not grade through the engine: it must call "
                           "autograder.nbgrader_plugin.configure(c, root)")
     asg = Assignment.load(assignment, root)
+    broken = suite_problems(asg)
+    if broken:
+        raise CourseError(f"the hidden suite of {assignment} is malformed; fix it before grading: " + "; ".join(broken))
     reports = (reports or root / "reports" / assignment).resolve()
     summary = Summary()
 

@@ -213,3 +213,140 @@ def weight_grad(net, X, y):
     return torch.autograd.grad(loss, net[0].weight)[0]
 '''}),
 ]
+
+# Code that does nothing, or ignores its inputs: every one scores 0 at its part.
+NOTHING = {
+    "load_array": {
+        "pass": "def load_array(data_arrays, batch_size, is_train=True):\n    pass\n",
+        "returns None": "def load_array(data_arrays, batch_size, is_train=True):\n    return None\n",
+        "zeros of the right shape": '''
+def load_array(data_arrays, batch_size, is_train=True):
+    zeros = [torch.zeros_like(a) for a in data_arrays]
+    return data.DataLoader(data.TensorDataset(*zeros), batch_size, shuffle=is_train)
+''',
+        "returns an input unchanged":
+            "def load_array(data_arrays, batch_size, is_train=True):\n    return data_arrays\n",
+        "empty generator": "def load_array(data_arrays, batch_size, is_train=True):\n    return\n    yield\n",
+        "one batch of everything": '''
+def load_array(data_arrays, batch_size, is_train=True):
+    dataset = data.TensorDataset(*data_arrays)
+    return data.DataLoader(dataset, len(dataset), shuffle=is_train)
+''',
+    },
+    "linear_net": {
+        "pass": "def linear_net(num_inputs):\n    pass\n",
+        "returns None": "def linear_net(num_inputs):\n    return None\n",
+        "zeros of the right shape": "def linear_net(num_inputs):\n    return torch.zeros(1, num_inputs)\n",
+        "returns an input unchanged": "def linear_net(num_inputs):\n    return num_inputs\n",
+    },
+    "train_concise": {
+        "pass": "def train_concise(features, labels, batch_size=10, lr=0.03, num_epochs=3):\n    pass\n",
+        "returns None": "def train_concise(features, labels, batch_size=10, lr=0.03, num_epochs=3):\n    return None\n",
+        "an untrained net of the right shape": '''
+def train_concise(features, labels, batch_size=10, lr=0.03, num_epochs=3):
+    return linear_net(features.shape[1]).to(features.device)
+''',
+        "returns an input unchanged":
+            "def train_concise(features, labels, batch_size=10, lr=0.03, num_epochs=3):\n    return features\n",
+    },
+    "sum_reduction_lr": {
+        "pass": "def sum_reduction_lr(lr, batch_size):\n    pass\n",
+        "returns None": "def sum_reduction_lr(lr, batch_size):\n    return None\n",
+        "zero": "def sum_reduction_lr(lr, batch_size):\n    return 0.0\n",
+        "returns an input unchanged": "def sum_reduction_lr(lr, batch_size):\n    return lr\n",
+    },
+    "huber_loss": {
+        "pass": "def huber_loss(y_hat, y, delta=1.0):\n    pass\n",
+        "returns None": "def huber_loss(y_hat, y, delta=1.0):\n    return None\n",
+        "zeros of the right shape": "def huber_loss(y_hat, y, delta=1.0):\n    return (y_hat * 0).mean()\n",
+        "returns an input unchanged": "def huber_loss(y_hat, y, delta=1.0):\n    return y_hat\n",
+    },
+    "weight_grad": {
+        "pass": "def weight_grad(net, X, y):\n    pass\n",
+        "returns None": "def weight_grad(net, X, y):\n    return None\n",
+        "zeros of the right shape": "def weight_grad(net, X, y):\n    return torch.zeros_like(net[0].weight)\n",
+        "returns an input unchanged": "def weight_grad(net, X, y):\n    return X\n",
+    },
+}
+NOTHING_CASES = [Case(f"do-nothing {function}: {kind}", {function: source}, {function: 0})
+                 for function, kinds in NOTHING.items() for kind, source in kinds.items()]
+
+CLOSURE_STEP = '''            def closure():
+                trainer.zero_grad()
+                l = loss(net(X), y)
+                l.backward()
+                return l
+            trainer.step(closure)
+'''
+
+TRICKS = [
+    Case("load_array with batch size 10 written in", load_array(("batch_size, shuffle", "10, shuffle")),
+         {"load_array": 12}, "Pass batch_size on"),
+    Case("load_array shuffles fixed blocks", {"load_array": '''
+def load_array(data_arrays, batch_size, is_train=True):
+    dataset = data.TensorDataset(*data_arrays)
+    blocks = [list(range(i, min(i + batch_size, len(dataset)))) for i in range(0, len(dataset), batch_size)]
+    sampler = data.SubsetRandomSampler(range(len(blocks))) if is_train else range(len(blocks))
+
+    class Blocks(data.Sampler):
+        def __iter__(self):
+            return (blocks[i] for i in sampler)
+
+        def __len__(self):
+            return len(blocks)
+
+    return data.DataLoader(dataset, batch_sampler=Blocks())
+'''}, {"load_array": 17}, "same minibatches"),
+    Case("linear_net starts from zero weights", linear_net(("normal_(0, 0.01)", "fill_(0)")),
+         {"linear_net": 10}, "all zero"),
+    Case("train_concise makes a new net and optimizer every epoch", {"train_concise": '''
+def train_concise(features, labels, batch_size=10, lr=0.03, num_epochs=3):
+    data_iter = load_array((features, labels), batch_size)
+    loss = nn.MSELoss()
+    for epoch in range(num_epochs):
+        net = linear_net(features.shape[1]).to(features.device)
+        trainer = torch.optim.SGD(net.parameters(), lr=lr)
+        for X, y in data_iter:
+            l = loss(net(X), y)
+            trainer.zero_grad()
+            l.backward()
+            trainer.step()
+    return net
+'''}, {"train_concise": 26}, "no net was trained across all the epochs"),
+    Case("train_concise steps once per epoch, outside the minibatch loop",
+         train((BOOK_STEP, "            trainer.zero_grad()\n            l.backward()\n"),
+               ("        with torch.no_grad():\n", "        trainer.step()\n        with torch.no_grad():\n")),
+         {"train_concise": 22}, "once per epoch"),
+    Case("train_concise trains on the first minibatch only",
+         train(("        for X, y in data_iter:\n", "        for _ in data_iter:\n"),
+               ("    for epoch in range(num_epochs):\n",
+                "    X, y = next(iter(data_iter))\n    for epoch in range(num_epochs):\n")),
+         {"train_concise": 26}, "distinct examples"),
+    Case("train_concise fits in closed form, no loss, optimizer or step", {"train_concise": '''
+def train_concise(features, labels, batch_size=10, lr=0.03, num_epochs=3):
+    net = linear_net(features.shape[1]).to(features.device)
+    A = torch.cat([features, torch.ones(len(features), 1, device=features.device)], dim=1)
+    solution = torch.linalg.lstsq(A, labels).solution
+    with torch.no_grad():
+        net[0].weight.copy_(solution[:-1].reshape(1, -1))
+        net[0].bias.copy_(solution[-1])
+    return net
+'''}, {"train_concise": 0}, "earns no training points"),
+    Case("train_concise trains, then overwrites the net with a closed-form fit",
+         train(("    return net\n", '''    ones = torch.ones(len(features), 1, device=features.device)
+    A = torch.cat([features, ones], dim=1)
+    solution = torch.linalg.lstsq(A, labels).solution
+    with torch.no_grad():
+        net[0].weight.copy_(solution[:-1].reshape(1, -1))
+        net[0].bias.copy_(solution[-1])
+    return net
+''')), {"train_concise": 26}, "closed-form fit"),
+]
+WRONG += NOTHING_CASES + TRICKS
+
+RIGHT += [
+    Case("train_concise stepping with trainer.step(closure)", train((BOOK_STEP, CLOSURE_STEP))),
+    Case("train_concise with a new optimizer (same net) each epoch", train(
+        ("    trainer = torch.optim.SGD(net.parameters(), lr=lr)\n    for epoch in range(num_epochs):\n",
+         "    for epoch in range(num_epochs):\n        trainer = torch.optim.SGD(net.parameters(), lr=lr)\n"))),
+]

@@ -30,13 +30,13 @@ def data_iter(batch_size, features, labels):
     indices = list(range(num_examples))
     {shuffle}
     for i in range({stop}):
-        batch_indices = torch.tensor(indices[i: min(i + batch_size, num_examples)])
+        batch_indices = torch.tensor(indices[i: min({end}, num_examples)])
         yield features[batch_indices], labels[batch_indices]
 '''
 
 
-def data_iter(shuffle="random.shuffle(indices)", stop="0, num_examples, batch_size"):
-    return {"data_iter": DATA_ITER.format(shuffle=shuffle, stop=stop)}
+def data_iter(shuffle="random.shuffle(indices)", stop="0, num_examples, batch_size", end="i + batch_size"):
+    return {"data_iter": DATA_ITER.format(shuffle=shuffle, stop=stop, end=end)}
 
 
 def sgd(body):
@@ -135,7 +135,7 @@ def data_iter(batch_size, features, labels):
             update = lr * param.grad / batch_size
             param.grad.zero_()
             param = param - update
-'''), {"sgd": 7, "training": 0}, "rebinds a local name"),
+'''), {"sgd": 0, "training": 0}, "rebinds a local name"),
     Case("sgd updates outside torch.no_grad()", sgd('''
     for param in params:
         param -= lr * param.grad / batch_size
@@ -161,7 +161,7 @@ def data_iter(batch_size, features, labels):
         b.fill_(true_b)
         for param in params:
             param.grad.zero_()
-'''), {"sgd": 12, "training": 0}, "expected"),
+'''), {"sgd": 0, "training": 0}, "not along its gradient"),
     Case("sgd updates only the first parameter", sgd('''
     with torch.no_grad():
         params[0] -= lr * params[0].grad / batch_size
@@ -212,3 +212,143 @@ def squared_loss(y_hat, y):
         param.grad.data.zero_()
 ''')),
 ]
+
+# Code that does nothing, or ignores its inputs: every one scores 0 at its part. A data_iter,
+# linreg, squared_loss or sgd that does nothing cannot train either; synthetic_data is not
+# used by the training checks (they make their own data).
+NOTHING = {
+    "synthetic_data": {
+        "pass": "def synthetic_data(w, b, num_examples):\n    pass\n",
+        "returns None": "def synthetic_data(w, b, num_examples):\n    return None\n",
+        "zeros of the right shape": "def synthetic_data(w, b, num_examples):\n"
+                                    "    return torch.zeros(num_examples, len(w)), torch.zeros(num_examples, 1)\n",
+        "returns its inputs unchanged": "def synthetic_data(w, b, num_examples):\n    return w, b\n",
+    },
+    "data_iter": {
+        "pass": "def data_iter(batch_size, features, labels):\n    pass\n",
+        "returns None": "def data_iter(batch_size, features, labels):\n    return None\n",
+        "zeros of the right shape": '''
+def data_iter(batch_size, features, labels):
+    for i in range(0, len(features), batch_size):
+        size = min(batch_size, len(features) - i)
+        yield torch.zeros(size, features.shape[1]), torch.zeros(size, 1)
+''',
+        "returns an input unchanged": "def data_iter(batch_size, features, labels):\n    return features\n",
+        "empty generator": "def data_iter(batch_size, features, labels):\n    return\n    yield\n",
+        "one batch of everything": "def data_iter(batch_size, features, labels):\n    yield features, labels\n",
+    },
+    "linreg": {
+        "pass": "def linreg(X, w, b):\n    pass\n",
+        "returns None": "def linreg(X, w, b):\n    return None\n",
+        "zeros of the right shape": "def linreg(X, w, b):\n    return torch.zeros(len(X), 1)\n",
+        "returns an input unchanged": "def linreg(X, w, b):\n    return X\n",
+    },
+    "squared_loss": {
+        "pass": "def squared_loss(y_hat, y):\n    pass\n",
+        "returns None": "def squared_loss(y_hat, y):\n    return None\n",
+        "zeros of the right shape": "def squared_loss(y_hat, y):\n    return torch.zeros_like(y_hat)\n",
+        "returns an input unchanged": "def squared_loss(y_hat, y):\n    return y_hat\n",
+    },
+    "sgd": {
+        "pass": "def sgd(params, lr, batch_size):\n    pass\n",
+        "returns None": "def sgd(params, lr, batch_size):\n    return None\n",
+        "zeros of the right shape": '''
+def sgd(params, lr, batch_size):
+    with torch.no_grad():
+        for param in params:
+            param.zero_()
+''',
+        "returns an input unchanged": "def sgd(params, lr, batch_size):\n    return params\n",
+    },
+}
+NOTHING_CASES = [
+    Case(f"do-nothing {function}: {kind}", {function: source},
+         {function: 0} if function == "synthetic_data" else {function: 0, "training": 0})
+    for function, kinds in NOTHING.items() for kind, source in kinds.items()
+]
+
+DATA_ITER_BLOCKS = '''
+def data_iter(batch_size, features, labels):
+    num_examples = len(features)
+    blocks = [list(range(i, min(i + batch_size, num_examples))) for i in range(0, num_examples, batch_size)]
+    {how}
+    for block in blocks:
+        batch_indices = torch.tensor(block)
+        yield features[batch_indices], labels[batch_indices]
+'''
+
+# Constants written in, tricks and the findings of issue 10: each lands at its own part.
+TRICKS = [
+    Case("data_iter with batch size 10 written in", data_iter(stop="0, num_examples, 10", end="i + 10"),
+         {"data_iter": 9}, "expected"),
+    Case("data_iter shuffles only inside fixed blocks",
+         {"data_iter": DATA_ITER_BLOCKS.format(how="for block in blocks:\n        random.shuffle(block)")},
+         {"data_iter": 17}, "same minibatches"),
+    Case("data_iter visits fixed blocks in a random order",
+         {"data_iter": DATA_ITER_BLOCKS.format(how="random.shuffle(blocks)")},
+         {"data_iter": 17}, "same minibatches"),
+    Case("data_iter spreads the examples evenly (np.array_split)", {"data_iter": '''
+def data_iter(batch_size, features, labels):
+    num_examples = len(features)
+    indices = torch.randperm(num_examples)
+    for batch_indices in torch.tensor_split(indices, -(-num_examples // batch_size)):
+        yield features[batch_indices], labels[batch_indices]
+'''}, {"data_iter": 17}, "np.array_split"),
+    Case("data_iter leaves out one example of every batch",
+         data_iter(end="i + batch_size - 1"),
+         {"data_iter": 9}, "never came"),
+    Case("synthetic_data draws the noise with the variance", synthetic(
+        noise="y += torch.normal(0, noise_std ** 2, y.shape)"), {"synthetic_data": 12}, "not the variance"),
+    Case("synthetic_data adds (n,) noise to (n, 1) labels", synthetic(
+        labels="torch.matmul(X, w.reshape(-1, 1)) + b + torch.normal(0, noise_std, (num_examples,))",
+        noise="pass", ret="y"), {"synthetic_data": 4}, "broadcast to a matrix"),
+    Case("linreg adds b.item()", {"linreg": "def linreg(X, w, b):\n    return torch.matmul(X, w) + b.item()\n"},
+         {"linreg": 9, "training": 0}, "b.grad is None"),
+    Case("sgd with lr 0.03 written in", sgd('''
+    with torch.no_grad():
+        for param in params:
+            param -= 0.03 * param.grad / batch_size
+            param.grad.zero_()
+'''), {"sgd": 12}, "the notebook's, not the lr argument"),
+    Case("sgd divides by 10, not batch_size", sgd('''
+    with torch.no_grad():
+        for param in params:
+            param -= lr * param.grad / 10
+            param.grad.zero_()
+'''), {"sgd": 12}, "the notebook's batch size"),
+    Case("sgd clears the gradient before the step", sgd('''
+    with torch.no_grad():
+        for param in params:
+            param.grad.zero_()
+            param -= lr * param.grad / batch_size
+'''), {"sgd": 0, "training": 0}, "zeroed before the step"),
+    Case("sgd divides only w's step by batch_size", sgd('''
+    with torch.no_grad():
+        w, b = params[0], params[-1]
+        w -= lr * w.grad / batch_size
+        b -= lr * b.grad
+        for param in params:
+            param.grad.zero_()
+'''), {"sgd": 12}, "without / batch_size"),
+    Case("data_iter solves least squares and sgd writes the answer into w and b", {"data_iter": '''
+def data_iter(batch_size, features, labels):
+    global answer
+    A = torch.cat([features, torch.ones(len(features), 1)], dim=1)
+    answer = torch.linalg.lstsq(A, labels).solution.reshape(-1)
+    indices = list(range(len(features)))
+    random.shuffle(indices)
+    for i in range(0, len(indices), batch_size):
+        batch_indices = torch.tensor(indices[i: i + batch_size])
+        yield features[batch_indices], labels[batch_indices]
+''', "sgd": '''
+def sgd(params, lr, batch_size):
+    with torch.no_grad():
+        w, b = params[0], params[-1]
+        if w.numel() == len(answer) - 1:
+            w.copy_(answer[:-1].reshape(w.shape))
+            b.copy_(answer[-1:].reshape(b.shape))
+        for param in params:
+            param.grad.zero_()
+'''}, {"sgd": 0, "training": 0}, "not a step"),
+]
+WRONG += NOTHING_CASES + TRICKS

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from autograder.assignment import Assignment, AssignmentError, find_course_root, list_assignments
+from autograder.engine.contract import suite_problems
 from autograder.engine.review import review_flags
 from autograder.engine.student import (
     Limits,
@@ -80,6 +81,20 @@ class GradingPlugin:
         self.student_signatures = functions_defined(self.student_cells)
         self.entries: list[dict[str, Any]] = []
         self.errors: list[str] = []
+        self.selected: list[str] = []  # the ids of the tests that were to run
+        self.exit_code: int | None = None
+
+    def run_problems(self) -> list[str]:
+        """A run that did not end cleanly, or gave one result per test, is a grading error."""
+        problems = []
+        if self.exit_code not in (int(pytest.ExitCode.OK), int(pytest.ExitCode.TESTS_FAILED)):
+            problems.append(f"pytest did not finish the hidden suite cleanly (exit status {self.exit_code})")
+        reported = [e["id"] for e in self.entries]
+        if sorted(reported) != sorted(self.selected):
+            missing = [t for t in self.selected if t not in reported]
+            problems.append(f"the hidden suite gave {len(reported)} results for {len(self.selected)} tests"
+                            + (f" (no result for {', '.join(missing[:5])})" if missing else ""))
+        return problems
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "points(n): what the test is worth")
@@ -121,6 +136,7 @@ class GradingPlugin:
             keep = [item for item in items if (tags_of(item) or [""])[0] in self.parts]
             config.hook.pytest_deselected(items=[item for item in items if item not in keep])
             items[:] = keep
+        self.selected = [item.name for item in items]
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         self.student.begin_test(item.name)
@@ -213,7 +229,7 @@ def functions_defined(cells: list[tuple[str, str]]) -> dict[str, str]:
 def run_suite(student: Student, assignment: Assignment, device: str, **kwargs: Any) -> GradingPlugin:
     plugin = GradingPlugin(student, assignment, device, **kwargs)
     with contextlib.redirect_stdout(io.StringIO()):
-        pytest.main(pytest_args(assignment.suite_dir), plugins=[plugin])
+        plugin.exit_code = int(pytest.main(pytest_args(assignment.suite_dir), plugins=[plugin]))
     return plugin
 
 
@@ -259,6 +275,11 @@ def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Pa
         reason = problem or f"cannot tell which assignment {path.name} belongs to ({exc})"
         return build_result([], notebook=path, assignment=name, student=student_id, output=reason,
                             errors=[f"{reason}; pass --assignment (one of: {known})"])
+    broken = suite_problems(asg)
+    if broken:  # never a short or rescaled result: a human must look (README: the suite contract)
+        reason = f"the hidden suite of {asg.name} is malformed, so nothing was graded: " + "; ".join(broken)
+        return build_result([], notebook=path, assignment=asg.name, student=student_id, output=reason,
+                            errors=[reason])
     expected = asg.solution_cells()
     cells, cell_problems, notes = [], {}, []
     if nb is not None:
@@ -279,7 +300,7 @@ def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Pa
                            parts=parts)
     finally:
         student.close()
-    errors = ([problem] if problem else []) + plugin.errors
+    errors = ([problem] if problem else []) + plugin.errors + plugin.run_problems()
     result = build_result(plugin.entries, notebook=path, assignment=asg.name, student=student_id,
                           output=problem or "\n".join(notes), cell_errors=student.cell_errors, errors=errors,
                           seconds=time.monotonic() - started)

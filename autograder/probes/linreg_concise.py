@@ -61,6 +61,15 @@ def probe_load_array(ns: dict[str, Any], arrays: list, batch_size: int, is_train
     return {"loader": describe(loader), "runs": runs, "endless": False}
 
 
+def probe_load_array_many(ns: dict[str, Any], configs: list, *, _one: Any = probe_load_array) -> dict[str, Any]:
+    """Several ``probe_load_array`` calls in one round trip (each config holds its arguments).
+
+    ``_one`` is bound at import, before student code runs (replacing the module's
+    ``probe_load_array`` changes nothing here).
+    """
+    return {"results": [_one(ns, **config) for config in configs]}
+
+
 def first_linear(net: Any) -> nn.Linear | None:
     if not isinstance(net, nn.Module):
         return None
@@ -103,46 +112,98 @@ def probe_linear_net_draws(ns: dict[str, Any], num_inputs: int, calls: int) -> d
 # -- train_concise -----------------------------------------------------------------------------
 
 class LoopRecorder:
-    """Global-hook callbacks: the minibatch size before every optimizer step, details of the first few."""
+    """Global-hook callbacks: every optimizer step, with the minibatch the net saw last before it.
+
+    What a step used is read after it (the post-hook): with ``trainer.step(closure)`` the forward
+    pass and ``backward()`` run inside ``step()``. The parameters before a step are read before it.
+    """
+
+    MAX_ROWS = 50_000  # inputs kept for the grader to trace minibatches back to the data
 
     def __init__(self, trace_steps: int, max_steps: int) -> None:
         self.trace_steps = trace_steps
         self.max_steps = max_steps
-        self.last_size: int | None = None
         self.last_input: Any = None
         self.sizes: list[int | None] = []
         self.lrs: list[list[float]] = []
         self.optimizers: list[str] = []
         self.trace: list[dict[str, Any]] = []
+        self.before: list[Any] = []
+        self.grads: list[Any] = []
+        self.after: list[Any] = []
+        self.param_sets: list[int] = []
+        self.inputs: list[Any] = []
+        self.rows = 0
+        self._keys: dict[tuple[int, ...], int] = {}
+        self._objects: list[list[Any]] = []  # the parameters, kept alive so that ids stay unique
         self._pending: dict[str, Any] | None = None
 
     def forward(self, module: nn.Module, inputs: Any, output: Any) -> None:
         if not isinstance(module, nn.Linear) or not inputs or not isinstance(inputs[0], torch.Tensor):
             return
-        X = inputs[0]
-        self.last_size = int(X.shape[0]) if X.dim() > 1 else 1
-        if len(self.trace) < self.trace_steps:
-            self.last_input = X.detach().to("cpu").numpy().copy()
+        self.last_input = inputs[0]
 
     def before_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if len(self.sizes) >= self.max_steps:
             raise RuntimeError(f"train_concise took more than {self.max_steps} optimizer steps, far more "
                                "than its epochs over the data need: does its loop ever end?")
-        self.sizes.append(self.last_size)
-        self.lrs.append([float(group.get("lr", math.nan)) for group in optimizer.param_groups])
-        self.optimizers.append(type(optimizer).__name__)
-        if len(self.trace) < self.trace_steps:
-            params = [p for group in optimizer.param_groups for p in group["params"]]
-            self._pending = {"input": self.last_input, "optimizer": type(optimizer).__name__,
-                             "before": [describe(p) for p in params],
-                             "grads": [describe(p.grad) for p in params]}
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        self._pending = {"before_flat": flat(params),
+                         "before": [describe(p) for p in params] if len(self.trace) < self.trace_steps else None}
 
     def after_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        if self._pending is not None:
-            params = [p for group in optimizer.param_groups for p in group["params"]]
-            self._pending["after"] = [describe(p) for p in params]
-            self.trace.append(self._pending)
-            self._pending = None
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        X = self.last_input
+        size = None if X is None else (int(X.shape[0]) if X.dim() > 1 else 1)
+        self.sizes.append(size)
+        self.lrs.append([float(group.get("lr", math.nan)) for group in optimizer.param_groups])
+        self.optimizers.append(type(optimizer).__name__)
+        key = tuple(id(p) for p in params)
+        if key not in self._keys:
+            self._keys[key] = len(self._keys)
+            self._objects.append(params)
+        self.param_sets.append(self._keys[key])
+        self.before.append(pending["before_flat"])
+        self.grads.append(flat([p.grad if p.grad is not None else torch.full_like(p, math.nan) for p in params]))
+        self.after.append(flat(params))
+        batch = None if X is None else X.detach().reshape(size, -1).clone()
+        if batch is not None and self.rows + len(batch) <= self.MAX_ROWS:
+            self.inputs.append(batch)
+            self.rows += len(batch)
+        if pending["before"] is not None:
+            shown = None if batch is None else batch.to("cpu", torch.float32).numpy()
+            self.trace.append({"input": shown, "optimizer": type(optimizer).__name__,
+                               "before": pending["before"], "grads": [describe(p.grad) for p in params],
+                               "after": [describe(p) for p in params]})
+
+    def trajectory(self, net: Any) -> dict[str, Any]:
+        """The steps as arrays, one row each (None when the parameters changed size)."""
+        out: dict[str, Any] = {"before": rows_of(self.before), "grads": rows_of(self.grads),
+                               "after": rows_of(self.after)}
+        same_width = len({b.shape[1] for b in self.inputs}) <= 1
+        out["inputs"] = (torch.cat(self.inputs).to("cpu", torch.float32).numpy()
+                         if self.inputs and same_width else None)
+        out["param_sets"] = self.param_sets
+        last = next((k for k, v in self._keys.items() if v == self.param_sets[-1]), None) if self.param_sets else None
+        out["returned_is_stepped"] = (isinstance(net, nn.Module) and last is not None
+                                      and set(id(p) for p in net.parameters()) == set(last))
+        return out
+
+
+def flat(tensors: list) -> torch.Tensor:
+    """The tensors' values as one flat copy (kept as a tensor: one conversion at the end, not per step)."""
+    with torch.no_grad():
+        return torch.cat([t.detach().reshape(-1) for t in tensors]) if tensors else torch.zeros(0)
+
+
+def rows_of(values: list) -> Any:
+    """Equal-length flat copies as one float64 array, None when their lengths differ."""
+    if not values or len({len(v) for v in values}) != 1:
+        return None
+    return torch.stack(values).to("cpu", torch.float64).numpy()
 
 
 def probe_train_concise(ns: dict[str, Any], features: Any, labels: Any, kwargs: dict[str, Any],
@@ -170,7 +231,7 @@ def probe_train_concise(ns: dict[str, Any], features: Any, labels: Any, kwargs: 
     result: dict[str, Any] = {
         "returned": describe(net), "predictions": None, "forward_error": None,
         "steps": {"sizes": recorder.sizes, "lrs": recorder.lrs, "optimizers": recorder.optimizers},
-        "trace": recorder.trace,
+        "trace": recorder.trace, "trajectory": recorder.trajectory(net),
     }
     if isinstance(net, nn.Module):
         try:

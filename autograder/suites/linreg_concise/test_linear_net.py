@@ -81,10 +81,11 @@ def test_sequential_with_one_linear_layer(student, rng, params):
 
 
 @pytest.mark.points(3)
-def test_follows_num_inputs(student):
-    """Makes a layer with num_inputs inputs, for 1, 5 and 7
-    The number of features is an argument, not always 2."""
-    for d in (1, 5, 7):
+def test_follows_num_inputs(student, rng, params):
+    """Makes a layer with num_inputs inputs, for 1 and two more drawn per student
+    The number of features is an argument, not the notebook's."""
+    others = [d for d in range(3, 10) if d != len(params["true_w"])]
+    for d in (1, *(int(v) for v in rng.choice(others, 2, replace=False))):
         layer = find_linear(one_net(student, d)["net"])
         assert layer is not None, f"linear_net({d}) returns a network without an nn.Linear layer."
         weight = layer["parameters"].get("weight")
@@ -107,6 +108,9 @@ def test_weights_drawn_from_normal_0_001(student, params):
     if len(np.unique(W.reshape(len(W), -1), axis=0)) < len(W) // 2:
         # The same weights every call: the statistics below would be meaningless, so judge the
         # values alone (a 6-sigma bound); test_fresh_net_each_call reports the repetition.
+        assert np.any(values), (
+            f"The weights are all zero on every call: they must be drawn at random. Set them with {INIT}."
+        )
         assert np.abs(values).max() < 6 * WEIGHT_STD, (
             f"The weights {short(values)} are far too large for N(0, 0.01^2). Set them with {INIT}."
         )

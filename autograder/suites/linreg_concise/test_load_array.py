@@ -21,10 +21,45 @@ def make_arrays(rng, n, d=3, count=2):
     return arrays
 
 
-def read(student, rng, n, batch_size, is_train=None, epochs=1, count=2):
-    """(the loader's description, per epoch a list of batches, each a list of arrays)."""
-    out = student.probe("load_array", what="load_array", arrays=make_arrays(rng, n, count=count),
-                        batch_size=int(batch_size), is_train=is_train, epochs=epochs)
+PRIMES = (3, 5, 7, 11, 13)
+
+
+def other_size(rng, params):
+    """A prime batch size other than the notebook's (below it when it can be), drawn per student."""
+    bs = params["batch_size"]
+    return int(rng.choice([p for p in PRIMES if p != bs and p < max(bs, 8)]))
+
+
+def read(student, rng, n, batch_size, is_train=None, epochs=1, count=2, gate=None):
+    """(the loader's description, per epoch a list of batches, each a list of arrays).
+
+    With ``gate`` (a batch size), the same call also checks, on other data, that load_array does its
+    job at least partly: minibatches made of the rows it was given. Secondary checks use it.
+    """
+    configs = [(n, batch_size, is_train, epochs, count)]
+    if gate is not None:
+        configs.append((5 * gate, gate, None, 1, 2))
+    data = [make_arrays(rng, m, count=c) for m, _, _, _, c in configs]
+    many = student.probe("load_array_many", what="load_array", configs=[
+        {"arrays": arrays, "batch_size": int(bs), "is_train": train, "epochs": e}
+        for (_, bs, train, e, _), arrays in zip(configs, data, strict=True)])["results"]
+    found = [parse(out, c) for out, (*_, c) in zip(many, configs, strict=True)]
+    if gate is not None:
+        _, runs = found[1]
+        X = data[1][0]
+        ok = bool(runs[0]) and len(runs[0]) > 1 and all(
+            b[0].ndim == 2 and b[0].shape[1] == X.shape[1] and np.all((b[0][:, 0] >= 0) & (b[0][:, 0] < len(X)))
+            and np.array_equal(b[0], X[b[0][:, 0].astype(int)]) for b in runs[0])
+        assert ok, (
+            f"This is checked only when load_array gives minibatches of the tensors it is given; with "
+            f"{5 * gate} examples and batch_size = {gate} it gave "
+            + (f"{len(runs[0])} batch(es) that are not minibatches of them." if runs[0] else "no batch at all.")
+            + f" Return {BOOK_ANSWER}."
+        )
+    return found[0]
+
+
+def parse(out, count):
     assert not out["endless"], (
         "Iterating over what load_array returned never ended: one pass over the data must stop. "
         f"Return {BOOK_ANSWER}."
@@ -66,7 +101,8 @@ def check_permutation(loader, batches, n, batch_size):
 def test_returns_a_dataloader(student, rng, params):
     """Returns a torch.utils.data.DataLoader (a subclass is fine)
     The framework's data iterator, which a training loop can go through once per epoch."""
-    loader, _ = read(student, rng, 3 * params["batch_size"], params["batch_size"])
+    bs = other_size(rng, params)
+    loader, _ = read(student, rng, 3 * bs, bs, gate=params["batch_size"])
     assert loader["kind"] == "dataloader", (
         f"load_array returns {kind_name(loader)}, not a DataLoader. A generator or iter(...) can be "
         f"gone through only once, but training needs one pass per epoch: return {BOOK_ANSWER}."
@@ -76,9 +112,9 @@ def test_returns_a_dataloader(student, rng, params):
 @pytest.mark.points(2)
 def test_batch_shapes(student, rng, params):
     """Batches hold (batch_size, d) features and (batch_size, 1) labels
-    Checked with the assignment's batch_size on 5 full batches, is_train=False."""
-    bs = params["batch_size"]
-    _, runs = read(student, rng, 5 * bs, bs, is_train=False)
+    Checked with a prime batch_size drawn per student on 5 full batches, is_train=False."""
+    bs = other_size(rng, params)
+    _, runs = read(student, rng, 5 * bs, bs, is_train=False, gate=params["batch_size"])
     batches = runs[0]
     assert len(batches) == 5, f"load_array gave {len(batches)} batches for {5 * bs} examples; expected 5."
     for X_b, y_b in batches:
@@ -92,18 +128,22 @@ def test_batch_shapes(student, rng, params):
 @pytest.mark.points(3)
 def test_each_example_once_per_epoch(student, rng, params):
     """Each pass visits every example exactly once
-    With is_train left at its default; nothing dropped, repeated or padded."""
-    bs = params["batch_size"]
+    With is_train left at its default and a prime batch_size; nothing dropped, repeated or padded, no
+    batch larger than batch_size."""
+    bs = other_size(rng, params)
     loader, runs = read(student, rng, 6 * bs, bs)
     check_permutation(loader, runs[0], 6 * bs, bs)
+    sizes = sorted({len(b[0]) for b in runs[0]})
+    assert max(sizes) <= bs, (
+        f"With batch_size = {bs} the loader gave batches of {sizes} examples. Pass batch_size on: {BOOK_ANSWER}.")
 
 
 @pytest.mark.points(3)
 def test_pairs_stay_aligned(student, rng, params):
     """Each label stays with its own features
     Every label in a shuffled batch belongs to the feature row beside it."""
-    bs = params["batch_size"]
-    _, runs = read(student, rng, 6 * bs, bs)
+    bs = other_size(rng, params)
+    _, runs = read(student, rng, 6 * bs, bs, gate=params["batch_size"])
     for X_b, y_b in runs[0]:
         X_idx = X_b.reshape(len(X_b), -1)[:, 0]
         y_idx = y_b.reshape(-1) - LABEL_OFFSET
@@ -116,25 +156,26 @@ def test_pairs_stay_aligned(student, rng, params):
 
 @pytest.mark.points(3)
 def test_last_batch_smaller_when_uneven(student, rng, params):
-    """When batch_size does not divide n, the last batch is smaller and nothing is dropped"""
-    bs = params["batch_size"] if params["batch_size"] > 1 else 4
-    n = 5 * bs + max(1, bs // 3)
+    """When batch_size does not divide n, the last batch is smaller and nothing is dropped
+    Full batches of batch_size, then one of n mod batch_size, with n and batch_size drawn per student."""
+    bs = other_size(rng, params)
+    n = int(rng.integers(4, 8)) * bs + int(rng.integers(1, bs))
     loader, runs = read(student, rng, n, bs)
     check_permutation(loader, runs[0], n, bs)
     sizes = [len(b[0]) for b in runs[0]]
-    assert max(sizes) <= bs and len(sizes) == -(-n // bs), (
+    assert sizes == [bs] * (n // bs) + [n % bs], (
         f"Batch sizes were {sizes}; with n = {n} and batch_size = {bs} expected "
-        f"{n // bs} batches of {bs} and one of {n % bs}."
+        f"{n // bs} batches of {bs} and a last one of n mod batch_size = {n % bs}."
     )
 
 
 @pytest.mark.points(3)
 def test_shuffled_anew_each_epoch_when_training(student, rng, params):
-    """Shuffles when is_train is True (the default), in a new order each epoch
-    Two passes over one loader are compared."""
-    bs = params["batch_size"]
+    """Shuffles when is_train is True (the default), so that the minibatches differ from epoch to epoch
+    Two passes over one loader are compared: which examples share a minibatch must change."""
+    bs = other_size(rng, params)
     n = 6 * bs
-    _, runs = read(student, rng, n, bs, epochs=2)
+    _, runs = read(student, rng, n, bs, epochs=2, gate=params["batch_size"])
     first, second = (order(batches) for batches in runs)
     assert len(second) > 0, (
         "The second pass over what load_array returned gave no batches: it is a one-shot "
@@ -148,15 +189,20 @@ def test_shuffled_anew_each_epoch_when_training(student, rng, params):
         "Two epochs visited the examples in the same order: the data were shuffled once, not "
         "in every epoch. Let the DataLoader do it: shuffle=is_train."
     )
+    compositions = [{frozenset(b[0][:, 0].astype(int).tolist()) for b in batches} for batches in runs]
+    assert compositions[0] != compositions[1], (
+        "Two epochs gave the same minibatches (the same examples together), only in another order: that "
+        f"is no shuffle for SGD. Let the DataLoader shuffle the examples: {BOOK_ANSWER}."
+    )
 
 
 @pytest.mark.points(2)
 def test_original_order_when_not_training(student, rng, params):
     """Keeps the original order when is_train is False
     Evaluation data need no shuffling, and a fixed order makes results reproducible."""
-    bs = params["batch_size"]
+    bs = other_size(rng, params)
     n = 4 * bs
-    _, runs = read(student, rng, n, bs, is_train=False)
+    _, runs = read(student, rng, n, bs, is_train=False, gate=params["batch_size"])
     assert np.array_equal(order(runs[0]), np.arange(n)), (
         "With is_train=False the examples came shuffled; they should keep their order. "
         "Pass shuffle=is_train to the DataLoader rather than shuffle=True."
@@ -167,8 +213,8 @@ def test_original_order_when_not_training(student, rng, params):
 def test_works_with_more_than_two_tensors(student, rng, params):
     """Works with any number of tensors, here three, keeping them aligned
     load_array((features, labels, extra), batch_size) yields batches of three."""
-    bs = params["batch_size"]
-    _, runs = read(student, rng, 3 * bs, bs, count=3)
+    bs = other_size(rng, params)
+    _, runs = read(student, rng, 3 * bs, bs, count=3, gate=params["batch_size"])
     for X_b, y_b, z_b in runs[0]:
         X_idx = X_b.reshape(len(X_b), -1)[:, 0]
         assert np.array_equal(X_idx, y_b.reshape(-1) - LABEL_OFFSET) and np.array_equal(

@@ -63,6 +63,7 @@ def test_sum_step_equals_mean_step(student, rng, params):
 @pytest.mark.tags("exercise")
 def test_for_other_rates_and_batch_sizes(student, rng):
     """Exercise 1: the same holds for other learning rates and batch sizes
-    lr = 0.1 with batches of 4, and lr = 0.01 with batches of 25."""
-    for lr, batch_size in ((0.1, 4), (0.01, 25)):
+    Two pairs drawn per student: lr from 0.005 to 0.5, batch sizes from 2 to 40."""
+    for lr, batch_size in ((float(rng.choice([0.5, 0.1, 0.05])), int(rng.integers(2, 9))),
+                           (float(rng.choice([0.01, 0.005, 0.02])), int(rng.integers(11, 41)))):
         check_same_step(student, rng, lr, batch_size)

@@ -20,6 +20,20 @@ NO_STEPS = ("No torch.optim optimizer step was seen. Make trainer = torch.optim.
             "lr=lr) and call trainer.step() once per minibatch.")
 
 
+ONCE_PER_EPOCH = ("The optimizer stepped {steps} times in {epochs} epochs, once per epoch: trainer.step() is "
+                  "outside the loop over minibatches. Step once per minibatch: " + BOOK_STEP + " inside "
+                  "`for X, y in data_iter`.")
+
+
+def covered(out, X):
+    """How many distinct examples of X the steps' minibatches held (None when not traceable)."""
+    inputs = out["trajectory"]["inputs"]
+    if inputs is None:
+        return None
+    rows = {row.tobytes(): i for i, row in enumerate(np.asarray(X, dtype=np.float32))}
+    return len({rows.get(np.asarray(r, dtype=np.float32).tobytes()) for r in np.asarray(inputs)} - {None})
+
+
 def examples_seen(out):
     sizes = out["steps"]["sizes"]
     return sum(s for s in sizes if s is not None), len(sizes)
@@ -39,6 +53,8 @@ def diagnose(out, X, y, num_epochs):
     if any(v.startswith("accumulated") for v in verdicts):
         return ("Each step used the gradients of all earlier minibatches added up: clear them with "
                 f"trainer.zero_grad() in every iteration ({BOOK_STEP}).")
+    if steps == num_epochs:
+        return ONCE_PER_EPOCH.format(steps=steps, epochs=num_epochs)
     if seen < num_epochs * len(X):
         return (f"The loop took {steps} step(s) over {seen} examples, fewer than {num_epochs} passes over "
                 f"{len(X)} examples: is a `return` inside the loop?")
@@ -131,7 +147,49 @@ def traced(student, rng, params):
 
 # -- the tests -----------------------------------------------------------------------------------
 
+NEW_NET = ("The optimizer stepped {count} different sets of parameters: a new net (or a new optimizer over a new "
+           "net) was made during training, so no net was trained across all the epochs. Make the net and "
+           "the optimizer once, before `for epoch in range(num_epochs)`, and return that net.")
+
+
+def check_trained_by_steps(out, eval_X, X=None):
+    """Training points are for a net that the optimizer's steps trained: one net, stepped at every
+    minibatch, nothing else changing its parameters, returned where the last step left it. A
+    closed-form fit, or a fit written into the net after the loop, fails here."""
+    traj, sizes = out["trajectory"], out["steps"]["sizes"]
+    assert sizes, NO_STEPS + " A net fitted without optimizer steps earns no training points."
+    count = len(set(traj["param_sets"]))
+    assert count == 1, NEW_NET.format(count=count)
+    assert traj["returned_is_stepped"], (
+        "The net train_concise returns is not the one the optimizer stepped: return the net whose "
+        "parameters went to torch.optim.SGD(net.parameters(), lr=lr).")
+    before, after = traj["before"], traj["after"]
+    assert before is not None and after is not None, "The net's parameters changed size during training."
+    before, after = np.asarray(before, dtype=np.float64), np.asarray(after, dtype=np.float64)
+    gap = np.abs(before[1:] - after[:-1]) > 1e-6 * (1 + np.abs(after[:-1]))
+    if gap.any():
+        k = int(np.argmax(gap.any(axis=1)))
+        raise AssertionError(
+            f"Between optimizer steps {k + 1} and {k + 2} the parameters changed from {short(after[k])} to "
+            f"{short(before[k + 1])}: something other than trainer.step() moved them (a new initialisation, "
+            "or values written into the net). Only the optimizer may change the net during training.")
+    distinct = None if X is None else covered(out, X)
+    assert distinct is None or distinct == len(X), (
+        f"The optimizer's {len(sizes)} steps saw only {distinct} distinct examples of the {len(X)} passed in: "
+        "each epoch must step once per minibatch of all the data, `for X, y in data_iter`.")
+    w_fit, b_fit = learned(out, eval_X)
+    final = np.concatenate([np.asarray(w_fit).reshape(-1), [b_fit]])
+    last = after[-1]
+    # float32 parameters read back through predictions: equal to about 1e-6 unless they were changed
+    same = final.shape == last.shape and any(close(v, last, 1e-5, 5e-6) for v in (final, np.roll(final, 1)))
+    assert same, (
+        f"The returned net computes w = {short(w_fit)}, b = {b_fit:.4f}, but the last optimizer step left its "
+        f"parameters at {short(last)}: the parameters were changed after training (a closed-form fit?). "
+        "Return the net as the optimizer's steps left it.")
+
+
 def check_recovered(out, eval_X, w, b, params, X, y):
+    check_trained_by_steps(out, eval_X, X)
     w_fit, b_fit = learned(out, eval_X)
     tol = tolerance(w, params)
     seen = f"learned w = {short(w_fit)}, b = {b_fit:.4f}; true w = {short(w)}, b = {b}"
@@ -155,7 +213,9 @@ def test_any_number_of_features(student, rng, params):
     """Works for any number of features, here one more than the notebook's
     The returned net takes features.shape[1] inputs; whether it learned is the first test's concern."""
     X, y, *_ = problem(rng, params, 100, d=len(params["true_w"]) + 1)
-    out, eval_X = train(student, rng, params, X, y, trace_steps=0)
+    out, eval_X = train(student, rng, params, X, y, trace_steps=1)
+    assert out["steps"]["sizes"], NO_STEPS
+    assert classify_steps(out, X, y)[0][0] != "no_batch", NOT_THE_ARGUMENTS
     learned(out, eval_X)
 
 
@@ -230,8 +290,9 @@ def test_honours_lr(student, rng, params):
     X, y, w, b = problem(rng, params, params["num_examples"], d=len(params["true_w"]),
                          w=params["true_w"], b=params["true_b"])
     out, eval_X = train(student, rng, params, X, y, lr=lr)
+    assert out["steps"]["sizes"], NO_STEPS
     used = {round(v, 12) for group in out["steps"]["lrs"] for v in group}
-    assert not used or used == {round(lr, 12)}, (
+    assert used == {round(lr, 12)}, (
         f"train_concise was called with lr = {lr:.3g} but the optimizer used lr = "
         f"{', '.join(f'{v:g}' for v in sorted(used))}. Pass the argument on: "
         "torch.optim.SGD(net.parameters(), lr=lr)."
@@ -245,7 +306,7 @@ def test_honours_lr(student, rng, params):
     )
 
 
-def small_run(student, rng, params):
+def small_run(student, rng, params, with_data=False):
     """2 epochs over 100 examples in batches of 7: 15 steps per epoch, the last of 2 examples."""
     bs, n, epochs = 7, 100, 2
     if bs == params["batch_size"]:
@@ -253,7 +314,8 @@ def small_run(student, rng, params):
     X, y, *_ = problem(rng, params, n)
     out, _ = train(student, rng, params, X, y, batch_size=bs, num_epochs=epochs, trace_steps=1)
     assert out["steps"]["sizes"], NO_STEPS
-    return out, bs, n, epochs, classify_steps(out, X, y)[0][0]
+    found = (out, bs, n, epochs, classify_steps(out, X, y)[0][0])
+    return (*found, X) if with_data else found
 
 
 @pytest.mark.points(4)
@@ -261,8 +323,9 @@ def test_honours_batch_size(student, rng, params):
     """Uses the batch_size it is given
     train_concise(features, labels, batch_size=7, num_epochs=2) on 100 examples: every step's
     minibatch holds 7 examples, except the last of each epoch (2)."""
-    out, bs, *_ = small_run(student, rng, params)
+    out, bs, n, epochs, _ = small_run(student, rng, params)
     sizes = out["steps"]["sizes"]
+    assert len(sizes) != epochs, ONCE_PER_EPOCH.format(steps=len(sizes), epochs=epochs)
     assert None not in sizes, "Some optimizer steps came before the net had seen any minibatch."
     # Full batches of bs, except one smaller batch at the end of each epoch: which data the loop
     # went through is the other tests' concern.
@@ -277,14 +340,23 @@ def test_honours_num_epochs(student, rng, params):
     """Goes through the data num_epochs times, stepping once per minibatch
     train_concise(features, labels, batch_size=7, num_epochs=2) on 100 examples: 200 examples seen
     by the optimizer's steps."""
-    out, bs, n, epochs, first = small_run(student, rng, params)
+    out, bs, n, epochs, first, X = small_run(student, rng, params, with_data=True)
     assert first != "no_batch", NOT_THE_ARGUMENTS
     seen, steps = examples_seen(out)
+    assert steps != epochs, ONCE_PER_EPOCH.format(steps=steps, epochs=epochs)
+    count = len(set(out["trajectory"]["param_sets"]))
+    assert count == 1, NEW_NET.format(count=count)
     if seen < n:
         raise AssertionError(
             f"The loop stopped after {steps} step(s) ({seen} examples), within the first epoch: is a "
             "`return` or `break` inside the loop over minibatches? Return the net after all epochs."
         )
+    distinct = covered(out, X)
+    assert distinct is None or distinct == n, (
+        f"The optimizer's {steps} steps went through {seen} examples, but only {distinct} distinct ones of "
+        f"the {n}: the same minibatch again and again. Take each step on the next minibatch: "
+        "`for X, y in data_iter`."
+    )
     assert seen == epochs * n, (
         f"With num_epochs = {epochs} the steps went through {seen} examples, {seen / n:g} pass(es) over "
         f"the {n} examples; expected {epochs} passes ({epochs * n}). Loop `for epoch in "

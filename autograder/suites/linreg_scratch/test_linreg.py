@@ -23,8 +23,10 @@ def run(student, X, w, b, upstream):
 @pytest.mark.points(6)
 def test_values(student, rng):
     """Computes X w + b for every example
-    Compared with a matrix product computed by the grader, for X of shape (8, 3)."""
-    X, w, b, g = problem(rng, 8, 3)
+    Compared with a matrix product computed by the grader, for an X of n examples and d features
+    drawn per student."""
+    n, d = int(rng.integers(5, 40)), int(rng.choice([2, 3, 4, 6]))
+    X, w, b, g = problem(rng, n, d)
     out = tensor_of(run(student, X, w, b, g)["output"], "What linreg returns")
     expected = X.astype(np.float64) @ w + b
     if out.size == expected.size:
@@ -36,7 +38,7 @@ def test_values(student, rng):
         )
     else:
         raise AssertionError(
-            f"linreg returns shape {out.shape} for X (8, 3) and w (3, 1); expected (8, 1). "
+            f"linreg returns shape {out.shape} for X ({n}, {d}) and w ({d}, 1); expected ({n}, 1). "
             "`X * w` multiplies elementwise and broadcasts; use torch.matmul(X, w) + b."
         )
 
@@ -47,10 +49,15 @@ def test_output_shape(student, rng):
     for d in (1, 5):
         X, w, b, g = problem(rng, 6, d)
         out = run(student, X, w, b, g)["output"]
-        tensor_of(out, "What linreg returns")
+        values = tensor_of(out, "What linreg returns").astype(np.float64)
         assert shape_of(out) == (6, 1), (
             f"For X of shape (6, {d}) and w of shape ({d}, 1) linreg returns shape "
             f"{shape_of(out)}; expected (6, 1). Use torch.matmul(X, w) + b."
+        )
+        product = X.astype(np.float64) @ w
+        assert close(values, product + b) or close(values, product), (
+            f"The shape is checked only when linreg computes the model: for X (6, {d}) it returns "
+            f"{short(values)}, not X w + b = {short(product + b)}."
         )
 
 
@@ -71,6 +78,12 @@ def test_gradients_reach_w_and_b(student, rng):
         f"linreg returns shape {shape_of(out)}, so its gradients could not be checked; "
         "expected (n, 1)."
     )
+    for name in ("w", "b"):
+        assert result[f"{name}_grad"]["kind"] != "none", (
+            f"After backward(), {name}.grad is None: linreg's result is not connected to {name}. Use the "
+            f"tensor {name} itself in torch operations (torch.matmul(X, w) + b), not {name}.item(), "
+            f"float({name}) or {name}.detach()."
+        )
     w_grad = tensor_of(result["w_grad"], "w.grad")
     b_grad = tensor_of(result["b_grad"], "b.grad")
     assert close(w_grad, X.T.astype(np.float64) @ g.reshape(-1, 1)), (

@@ -14,6 +14,17 @@ def problem(rng, n):
     return y_hat, y, rng.normal(0, 1, n).astype(np.float32)
 
 
+def is_a_loss(out, r):
+    """Whether ``out`` is at least partly a loss of the errors r: one value per example that grows
+    with |r|, or a single number that is the mean or sum of such values."""
+    out, a = np.asarray(out, dtype=np.float64).reshape(-1), np.abs(np.asarray(r, dtype=np.float64)).reshape(-1)
+    if out.size == a.size and np.ptp(out) > 0:
+        return bool(np.all(np.diff(out[np.argsort(a)]) >= -1e-6 * (1 + np.abs(out).max())))
+    if out.size == 1:
+        return any(close(out[0], f(v)) for v in (a**2 / 2, a**2, a) for f in (np.mean, np.sum))
+    return False
+
+
 def run(student, y_hat, y, upstream):
     return student.probe("squared_loss", what="squared_loss", y_hat=y_hat, y=y, upstream=upstream)
 
@@ -53,6 +64,10 @@ def test_labels_shaped_n_or_n_by_1(student, rng):
     Without reshaping y, y_hat (n, 1) minus y (n,) broadcasts to an (n, n) matrix."""
     y_hat, y, g = problem(rng, 6)
     column = tensor_of(run(student, y_hat, y, g)["output"], "squared_loss with y of shape (6, 1)")
+    assert is_a_loss(column, y_hat - y), (
+        "Labels of shape (n,) are checked only when squared_loss computes a loss of y_hat - y: with y of "
+        f"shape (6, 1) it returns {short(column)} for errors {short(y_hat - y)}."
+    )
     flat_desc = run(student, y_hat, y.reshape(-1), g)["output"]
     flat = tensor_of(flat_desc, "squared_loss with y of shape (6,)")
     assert flat.shape != (6, 6), (

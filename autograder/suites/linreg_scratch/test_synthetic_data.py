@@ -29,6 +29,12 @@ def fit(X, y):
 
 def labels_vector(y_desc, n):
     y = tensor_of(y_desc, "The labels")
+    if y.shape == (n, n):
+        raise AssertionError(
+            f"The labels have shape ({n}, {n}): labels of shape ({n}, 1) plus noise of shape ({n},) "
+            "broadcast to a matrix. Draw the noise with the labels' own shape, "
+            "torch.normal(0, noise_std, y.shape)."
+        )
     assert y.size == n, (
         f"The labels hold {y.size} values for {n} examples (shape {y.shape}). One label per "
         "example: compute torch.matmul(X, w) + b; `X * w` multiplies elementwise instead."
@@ -37,12 +43,20 @@ def labels_vector(y_desc, n):
 
 
 @pytest.mark.points(3)
-def test_shapes_and_dtype(student, params):
+def test_shapes_and_dtype(student, rng, params):
     """Returns features of shape (n, d) and labels of shape (n, 1), both float32
-    Called with the assignment's true_w, true_b and num_examples."""
-    w, b, n = params["true_w"], params["true_b"], params["num_examples"]
+    Called with the assignment's true_w, true_b and num_examples, and with a w, b and n drawn per
+    student; checked only when the labels follow the features."""
+    notebook = (params["true_w"], params["true_b"], params["num_examples"])
+    for w, b, n in (notebook, random_problem(rng, int(rng.integers(3, 7)), int(rng.integers(200, 600)))):
+        check_shapes(student, w, b, n)
+
+
+def check_shapes(student, w, b, n):
     X, y = generate(student, w, b, n)[0]
-    tensor_of(X, "The features"), tensor_of(y, "The labels")
+    features, labels = tensor_of(X, "The features"), tensor_of(y, "The labels")
+    if labels.shape == (n, n):
+        labels_vector(y, n)
     assert shape_of(X) == (n, len(w)), (
         f"The features have shape {shape_of(X)}; expected ({n}, {len(w)}): one row per example, "
         "one column per feature (torch.normal(0, 1, (num_examples, len(w))))."
@@ -53,6 +67,11 @@ def test_shapes_and_dtype(student, params):
             "gives a vector: return y.reshape((-1, 1)) so each label is a row, like the features."
         )
     assert shape_of(y) == (n, 1), f"The labels have shape {shape_of(y)}; expected ({n}, 1)."
+    w_fit, b_fit, _ = fit(features, labels.reshape(-1))
+    assert np.ptp(features) > 0 and np.abs(w_fit - np.asarray(w)).max() < 0.5 + 0.1 * np.abs(w).max(), (
+        "Shapes and dtype are checked only when the labels are a linear function of the features "
+        f"(X w + b): fitting them gives w = {short(w_fit)} for w = {short(w)}."
+    )
     for what, desc in (("features", X), ("labels", y)):
         assert desc["dtype"] == "float32", (
             f"The {what} are {desc['dtype']}; expected float32, PyTorch's default. float64 "
@@ -89,10 +108,11 @@ def test_features_standard_normal(student, rng):
 def test_labels_are_linear_with_bias(student, rng, params):
     """Labels equal X w + b (plus noise) for a new w and b
     A least-squares fit of the labels on the features recovers w and b."""
-    w, b, n = random_problem(rng, 4, 2000)
+    d = int(rng.integers(2, 7))
+    w, b, n = random_problem(rng, d, 2000)
     X_desc, y_desc = generate(student, w, b, n)[0]
     X = tensor_of(X_desc, "The features")
-    assert X.shape == (n, 4), f"The features have shape {X.shape}; expected ({n}, 4)."
+    assert X.shape == (n, d), f"The features have shape {X.shape}; expected ({n}, {d})."
     w_fit, b_fit, _ = fit(X, labels_vector(y_desc, n))
     # The fit's own error is about noise / sqrt(n) per coefficient: six of those on top.
     tol = 0.01 + 0.002 * np.abs(w).max() + 6 * params["noise"] / np.sqrt(n)
@@ -118,10 +138,17 @@ def test_noise_level(student, rng, params):
     X = tensor_of(X_desc, "The features")
     assert X.shape == (n, 2), f"The features have shape {X.shape}; expected ({n}, 2)."
     *_, resid = fit(X, labels_vector(y_desc, n))
-    assert resid > 0.1 * noise, (
+    # float32 labels of this size fit X w + b to about 1e-6 when nothing was added
+    assert resid > 1e-5, (
         f"The labels fit X w + b exactly (residual std {resid:.2g}): no noise was added. "
         f"Add torch.normal(0, noise_std, y.shape) with noise_std = {noise}."
     )
+    if noise != 1 and abs(resid / noise**2 - 1) < 0.15:
+        raise AssertionError(
+            f"The noise in the labels has standard deviation {resid:.4g}, which is noise_std squared "
+            f"({noise}^2): torch.normal(mean, std, size) takes the standard deviation, not the variance. "
+            "Use torch.normal(0, noise_std, y.shape)."
+        )
     assert abs(resid / noise - 1) < 0.15, (
         f"The noise in the labels has standard deviation {resid:.4g}; expected {noise}. "
         "torch.normal(mean, std, size) takes the standard deviation, not the variance."
