@@ -84,13 +84,16 @@ def scheduler(tmp_path_factory):
 
 @contextmanager
 def workers(scheduler: str, folder: Path, *specs: dict):
-    """``dask worker`` processes; a spec may give ``resources`` and an ``env``. Yields their addresses."""
+    """``dask worker`` processes; a spec may give ``resources``, an ``env`` and ``nanny`` (as a TA
+    starts them; without it the worker process is the one to kill). Yields addresses and processes."""
     procs, addresses = [], []
     try:
         for i, spec in enumerate(specs):
             port = free_port()
-            cmd = [DASK, "worker", scheduler, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                   "--host", "127.0.0.1", "--worker-port", str(port), "--local-directory", str(folder / f"w{i}")]
+            cmd = [DASK, "worker", scheduler, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
+                   "--worker-port", str(port), "--local-directory", str(folder / f"w{i}")]
+            if not spec.get("nanny"):
+                cmd.append("--no-nanny")
             if spec.get("resources"):
                 cmd += ["--resources", spec["resources"]]
             log = open(folder / f"worker{i}.log", "w")  # noqa: SIM115 - the process holds it
@@ -133,7 +136,7 @@ def test_cluster_grades_exactly_like_the_local_pool(scheduler, course, tmp_path)
     local, remote = copy_of(course, tmp_path, "local"), copy_of(course, tmp_path, "remote")
     proc = autograde(local, "--jobs", "2")
     assert proc.returncode == 1, proc.stderr[-3000:]
-    with workers(scheduler, tmp_path, {}, {}) as (addresses, _):
+    with workers(scheduler, tmp_path, {"nanny": True}, {"nanny": True}) as (addresses, _):
         proc = autograde(remote, "--scheduler", scheduler)
     assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
     assert f"graded {len(STUDENTS)}, already graded 0, could not grade 0" in proc.stdout
@@ -215,7 +218,7 @@ def test_gpu_checks_go_only_to_gpu_workers(scheduler, course, tmp_path):
     for student in ("ada", "ben", "eve"):
         result = results(remote, student)
         assert result["extra_data"]["batch"]["worker"] == gpu_worker, student  # the CPU worker took none
-        cuda = [t for t in result["tests"] if "cuda" in t["id"]]
+        cuda = [t for t in result["tests"] if "CUDA device" in t["name"]]
         # This machine has no GPU: the checks run on the GPU worker and are skipped there, as today.
         assert cuda and all("status" not in t and t["score"] == 0 and "no CUDA device" in t["output"] for t in cuda)
 
