@@ -229,3 +229,28 @@ def test_an_unreachable_scheduler_is_a_clear_error(course, tmp_path):
     assert proc.returncode == 2, proc.stdout + proc.stderr[-3000:]
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_on_the_client_keeps_the_gradebook_consistent(scheduler, course, tmp_path):
+    remote = copy_of(course, tmp_path, "remote")
+    reports = remote / "reports" / ASSIGNMENT / "students"
+    with workers(scheduler, tmp_path, {}) as _:
+        proc = subprocess.Popen([*AUTOGRADE, "--scheduler", scheduler], cwd=remote, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 300
+            while not list(reports.glob("*/results.json")) and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the client's terminal; the workers are elsewhere
+            out, err = proc.communicate(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 130, out + err[-3000:]
+        done = sorted(p.parent.name for p in reports.glob("*/results.json"))
+        assert 1 <= len(done) < len(STUDENTS)
+        assert sorted(stored(sqlite_url(remote))) == done  # every stored submission complete
+        proc = autograde(remote, "--scheduler", scheduler)
+    assert f"graded {len(STUDENTS) - len(done)}, already graded {len(done)}" in proc.stdout, proc.stdout + proc.stderr
+    assert sorted(stored(sqlite_url(remote))) == sorted(STUDENTS)
