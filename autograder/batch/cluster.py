@@ -201,6 +201,11 @@ def grade_on_worker(task: RemoteJob, bundle: bytes) -> JobOutcome:
         return outcome
 
 
+def executing_keys(dask_worker: Any) -> list[str]:
+    """Run by ``Client.run``: the tasks this worker is running now."""
+    return [str(ts.key) for ts in dask_worker.state.executing]
+
+
 def _course(bundle: bytes, task: RemoteJob, device: str) -> Path:
     """The course unpacked and the grader set up for it, once per bundle and device."""
     from autograder.batch.job import init_grader
@@ -290,7 +295,9 @@ class DaskExecutor:
     def _send(self, task: RemoteJob, job: Job, bridge: Future, attempt: int) -> None:
         with self._lock:
             workers = sorted(self.good) if self.refused else None
-        remote = self.client.submit(grade_on_worker, task, self.bundle, key=f"grade-{task.student}-{uuid.uuid4().hex}",
+        # One task group ("grade"), so that the scheduler queues the batch and hands tasks out as
+        # workers free up (or join), rather than assigning them all at once.
+        remote = self.client.submit(grade_on_worker, task, self.bundle, key=f"grade-{uuid.uuid4().hex}",
                                     pure=False, resources=self.resources, workers=workers,
                                     allow_other_workers=False)
         with self._lock:
@@ -322,25 +329,30 @@ class DaskExecutor:
             return
         except Exception as exc:  # noqa: BLE001 - one submission never takes down the batch
             outcome = JobOutcome(task.student, [], 0.0, error=f"could not grade on the cluster: {exc!r}")
-        with self._lock:
-            self._pending.pop(bridge, None)
         for nb in outcome.notebooks:  # where this notebook is in the client's course, as the local pool says
             nb.result.setdefault("extra_data", {})["notebook"] = os.path.relpath(
                 Path(job.folder) / f"{nb.notebook}.ipynb", self.root)
-        if bridge.set_running_or_notify_cancel():
-            bridge.set_result(outcome)
+        with self._lock:
+            self._pending.pop(bridge, None)
+            if bridge.cancelled():  # Ctrl-C came first: not stored, graded again next time
+                return
+            bridge.set_running_or_notify_cancel()
+        bridge.set_result(outcome)
 
     def stop_waiting(self, futures: Iterable[Future[JobOutcome]]) -> None:
-        """Cancel every task no worker has taken yet."""
+        """Cancel every task that no worker is running now (one assigned but waiting is cancelled)."""
         try:
-            busy = {key for keys in self.client.processing().values() for key in keys}
+            found = self.client.run(executing_keys, on_error="return")
+            busy = {key for keys in found.values() if isinstance(keys, list) for key in keys}
         except Exception:  # noqa: BLE001 - the scheduler is gone: nothing more will come
             busy = set()
         for bridge in futures:
             with self._lock:
                 remote = self._pending.get(bridge)
-            if remote is not None and remote.key not in busy and bridge.cancel():
-                remote.cancel()
+                if remote is None or remote.key in busy or not bridge.cancel():
+                    continue
+                bridge.set_running_or_notify_cancel()  # what wait() sees: cancelled and done
+            remote.cancel()
 
     def close(self, now: bool) -> None:
         with self._lock:
