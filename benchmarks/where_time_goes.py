@@ -76,15 +76,16 @@ def profile(course: Path, n: int) -> None:
     w = time.monotonic()
     jobs.run_job(todo[0])  # the fork server finishes importing torch meanwhile
     print(f"once: the first submission (waits for the fork server): {time.monotonic() - w:.2f} s")
-    spent.clear()
-    w, c = time.monotonic(), time.process_time()
-    outcomes = [jobs.run_job(job) for job in todo[1:]]
-    count = len(todo) - 1
-    total_w, total_c = (time.monotonic() - w) / count, (time.process_time() - c) / count
-    print(f"\nper submission, mean of {count} ({'wall s':>7s} {'CPU s':>7s})")
-    for name, (wall, cpu) in sorted(spent.items(), key=lambda kv: -kv[1][0]):
-        print(f"  {name:52s} {wall / count:7.3f} {cpu / count:7.3f}")
-    print(f"  {'whole submission (run_job)':52s} {total_w:7.3f} {total_c:7.3f}")
+    outcomes = grade_all(todo[1:], spent, "with batch/speed.py")
+    # The same submissions again without the two cuts of batch/speed.py, under the same load.
+    import gc
+
+    import jsonschema
+    from nbgrader.nbgraderformat import common
+
+    gc.unfreeze()
+    common.jsonschema = jsonschema
+    grade_all(todo[1:], spent, "without them (gc not frozen, nbgrader's schema checked on every cell)")
 
     from autograder.batch import outputs
     from autograder.report import write_class_report
@@ -96,6 +97,20 @@ def profile(course: Path, n: int) -> None:
     write_class_report(reports, ASSIGNMENT, [o.student for o in outcomes], {})
     print(f"\nonce: the class report with its charts: {time.monotonic() - w:.2f} s wall, "
           f"{time.process_time() - c:.2f} s CPU (matplotlib imported here)")
+
+
+def grade_all(todo: list, spent: dict, label: str) -> list:
+    from autograder.batch import job as jobs
+
+    spent.clear()
+    w, c = time.monotonic(), time.process_time()
+    outcomes = [jobs.run_job(job) for job in todo]
+    total_w, total_c = (time.monotonic() - w) / len(todo), (time.process_time() - c) / len(todo)
+    print(f"\nper submission, {label}, mean of {len(todo)} ({'wall s':>7s} {'CPU s':>7s}), load {load()}")
+    for name, (wall, cpu) in sorted(spent.items(), key=lambda kv: -kv[1][0]):
+        print(f"  {name:52s} {wall / len(todo):7.3f} {cpu / len(todo):7.3f}")
+    print(f"  {'whole submission (run_job)':52s} {total_w:7.3f} {total_c:7.3f}")
+    return outcomes
 
 
 if __name__ == "__main__":
