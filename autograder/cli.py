@@ -92,6 +92,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     The count of submissions that need a human is the class report's, for the whole class.
     """
     from autograder.assignment import AssignmentError
+    from autograder.batch.cluster import ClusterError
     from autograder.batch.course import CourseError
     from autograder.batch.gradebook import GradebookError
     from autograder.batch.run import EXIT_INTERRUPTED, EXIT_SETUP, autograde
@@ -104,8 +105,8 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     try:
         summary = autograde(args.assignment, course_root=root, students=args.student, jobs=args.jobs,
                             device=args.device, force=args.force, reports=args.reports,
-                            progress=False if args.no_progress else None)
-    except (CourseError, GradebookError, AssignmentError) as exc:
+                            progress=False if args.no_progress else None, scheduler=args.scheduler)
+    except (CourseError, GradebookError, AssignmentError, ClusterError) as exc:
         print(f"autograder autograde: {exc}", file=sys.stderr)
         return EXIT_SETUP
     except KeyboardInterrupt:  # before grading began: nothing was stored
@@ -216,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where results, feedback pages and the class report go "
                        "(default: COURSE/reports/ASSIGNMENT)")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    batch.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="grade on this Dask cluster (dask scheduler / dask worker) instead of a local pool; "
+                       "this machine still writes the gradebook and every file")
     batch.set_defaults(func=cmd_autograde)
 
     release = sub.add_parser("release", help="generate assignments/NAME from solutions/NAME")

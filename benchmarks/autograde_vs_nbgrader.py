@@ -74,9 +74,14 @@ def build_course(folder: Path, config: str, notebooks: list) -> Path:
     return folder
 
 
+# Notebooks that never finish when run top to bottom: stock Execute can only time out on them
+# (an error, the submission ungraded), so they are left out of the side-by-side comparison.
+ENDLESS = {"data_iter never stops"}
+
+
 def mixed_submissions(n: int) -> list:
     """Reference answers, then every wrong and right corpus case, round and round."""
-    cases = [None, *WRONG, *RIGHT]
+    cases = [None, *(c for c in WRONG if c.name not in ENDLESS), *RIGHT]
     return [submission(ASSIGNMENT, case.cells if case else None) for case in (cases[i % len(cases)]
                                                                              for i in range(n))]
 
@@ -178,7 +183,7 @@ def main() -> int:
         for name, wall, per, mem in rows:
             print(f"{name:40s} {wall:8.1f} {per:13.3f} {mem / 2**20:9.0f}")
         if not args.skip_stock:
-            print(f"\nratio (a)/(b): {a / b:.1f}  (target >= 10)")
+            print(f"\nratio (a)/(b): {a / b:.1f}  (target >= 20 at 40 submissions)")
         print(f"(c) one notebook: {c:.2f} s  (target <= 3 s)")
     finally:
         if args.keep:

@@ -14,4 +14,6 @@ if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ] || [ "$ROOT/cons
     "$VENV/bin/python" -c "import autograder, torch, nbgrader" # fail loudly if the install did not work
     touch "$STAMP"
 fi
+# dask reads $VENV/etc/dask/: grading workers must not be daemonic (README: Grading on a Dask cluster)
+mkdir -p "$VENV/etc/dask" && cp "$ROOT/scripts/dask/autograder.yaml" "$VENV/etc/dask/autograder.yaml"
 export PATH="$VENV/bin:$PATH"

@@ -50,6 +50,7 @@ class JobOutcome:
     notebooks: list[NotebookOutcome]
     seconds: float
     error: str | None = None  # the job itself failed; nothing of it may be stored
+    where: str | None = None  # the Dask worker that graded it (None: this machine's pool)
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,16 @@ class Job:
 
 
 def init_process(course_root: str, device: str, preload: tuple[str, ...] = ()) -> None:
-    """Pool initializer: ignore Ctrl-C (the parent decides), build exporters, start the fork server."""
+    """Pool initializer: ignore Ctrl-C (the parent decides), then ``init_grader``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    init_grader(course_root, device, preload)
+
+
+def init_grader(course_root: str, device: str, preload: tuple[str, ...] = (), db_url: str | None = None) -> None:
+    """Build the course's exporters and start the fork server, once per grading process.
+
+    ``db_url`` replaces the course's gradebook (a Dask worker reads a snapshot of it).
+    """
     # nbgrader's preprocessors log through traitlets' logger; every submission of a notebook
     # with hidden tests gets "checksum has changed" warnings when they are put back. Problems
     # that matter reach the class report instead.
@@ -79,10 +88,13 @@ def init_process(course_root: str, device: str, preload: tuple[str, ...] = ()) -
 
     import autograder.engine.runner  # noqa: F401 - numpy and pytest, once per grading process
     from autograder.batch.course import load_config
+    from autograder.batch.speed import after_init, validate_schemas_once
     from autograder.nbgrader_plugin import EngineGrader
 
     config = load_config(Path(course_root))
     config.EngineGrader.device = device
+    if db_url:
+        config.CourseDirectory.db_url = db_url
     coursedir = CourseDirectory(config=config)
     converter = Autograde(coursedir=coursedir, config=config)
     writers = (SaveAutoGrades, AssignLatePenalties)
@@ -93,6 +105,8 @@ def init_process(course_root: str, device: str, preload: tuple[str, ...] = ()) -
                            "nbgrader_config.py must call autograder.nbgrader_plugin.configure")
     _STATE.update(root=Path(course_root), device=device, db_url=coursedir.db_url,
                   sanitize=sanitize, autograde=autograde)
+    validate_schemas_once()
+    after_init()
 
 
 def run_job(job: Job) -> JobOutcome:

@@ -5,6 +5,8 @@ The pipeline, and why it is shaped so:
 - A pool of ``--jobs`` grading processes (``concurrent.futures`` over ``spawn``), each of which
   imports the grader once and keeps its own fork server of warm, torch-loaded workers. They
   read submissions and the gradebook (for the locked cells) but write nothing shared.
+- Or, with ``--scheduler``, the same grading code in the worker processes of a Dask cluster
+  (``batch.cluster``); either way behind ``batch.executors``' small interface.
 - This process takes each result as it arrives and stores it: autograded notebook, gradebook
   (one transaction per submission), ``results.json``, feedback page. A progress bar (tqdm)
   shows the rate and the time left.
@@ -20,15 +22,13 @@ from __future__ import annotations
 
 import importlib
 import json
-import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as wait_futures
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,8 +44,8 @@ from autograder.batch.course import (
     load_config,
     tools_on_path,
 )
-from autograder.batch.job import Job, JobOutcome, init_process, run_job
-from autograder.batch.processes import without_main_reimport
+from autograder.batch.executors import Executor, open_executor
+from autograder.batch.job import Job, JobOutcome
 
 EXIT_OK, EXIT_NEEDS_HUMAN, EXIT_SETUP, EXIT_INTERRUPTED = 0, 1, 2, 130
 ERRORS_FILE = "errors.json"
@@ -120,8 +120,11 @@ class StopRequest:
 
 def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: int | None = None,
               device: str = "auto", force: bool = False, reports: Path | None = None,
-              progress: bool | None = None) -> Summary:
-    """Grade ``submitted/*/ASSIGNMENT`` of the course at ``course_root``; see the module docstring."""
+              progress: bool | None = None, scheduler: str | None = None) -> Summary:
+    """Grade ``submitted/*/ASSIGNMENT`` of the course at ``course_root``; see the module docstring.
+
+    ``scheduler`` (``tcp://host:port``): grade on that Dask cluster instead of a local pool.
+    """
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
 
@@ -160,7 +163,7 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
     with GradebookWriter(coursedir.db_url, coursedir.course_id, assignment, config) as writer:
         todo, digests = plan([s for s in submissions if s.student not in unsafe], writer, coursedir,
                              assignment, reports, grader, force)
-        pool = Pool(writer.notebooks, assignment, root, device, asg.probe_module)
+        pool = Pool(writer.notebooks, assignment, root, device, asg.probe_module, coursedir, scheduler)
     summary.skipped = [s.student for s in submissions if s not in todo and s.student not in unsafe]
     env = outputs.templates()
 
@@ -192,7 +195,8 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
             outputs.write_feedback(env, reports, sub.student, assignment, result, problem)
             outputs.write_results(reports, sub.student, result, {
                 "submission_digest": digests[sub.student], "grader_digest": grader,
-                "problem": problem, "seconds": round(outcome.seconds, 3)})
+                "problem": problem, "seconds": round(outcome.seconds, 3),
+                **({"worker": outcome.where} if outcome.where else {})})
             summary.graded.append(sub.student)
 
         pool.store = store
@@ -270,31 +274,29 @@ def grade_all(pool: Pool, futures: dict[Future, Submission], progress: bool | No
 
 
 class Pool:
-    """Grading processes over submissions; outcomes are stored in this process as they arrive."""
+    """Grading processes over submissions (``executors``); outcomes are stored here as they arrive."""
 
     def __init__(self, notebooks: tuple[str, ...], assignment: str, root: Path, device: str,
-                 probe_module: str) -> None:
+                 probe_module: str, coursedir: Any = None, scheduler: str | None = None) -> None:
         self.notebooks, self.assignment, self.root, self.device = notebooks, assignment, root, device
         self.probe_module = probe_module  # the fork servers import it once
+        self.coursedir, self.scheduler = coursedir, scheduler
         self.store: Any = None  # set before collecting: stores one outcome
-        self.executor: ProcessPoolExecutor | None = None
+        self.executor: Executor | None = None
 
     def start(self, todo: list[Submission], jobs: int, method: str) -> dict[Future, Submission]:
-        """A new pool of ``jobs`` processes, started by ``method`` (fork or spawn), given ``todo``."""
+        """``jobs`` new processes started by ``method`` (fork or spawn), or the Dask cluster, given ``todo``."""
         self.close(now=False)
-        self.executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
-                                            initializer=init_process,
-                                            initargs=(str(self.root), self.device, (self.probe_module,)))
-        with without_main_reimport():  # spawned processes start during submit()
-            return {self.executor.submit(run_job, Job(sub.student, self.assignment, str(sub.folder),
-                                                      self.notebooks)): sub for sub in todo}
+        self.executor = open_executor(scheduler=self.scheduler, root=self.root, coursedir=self.coursedir,
+                                      assignment=self.assignment, device=self.device,
+                                      preload=(self.probe_module,), jobs=jobs, method=method)
+        return {self.executor.submit(Job(sub.student, self.assignment, str(sub.folder), self.notebooks)): sub
+                for sub in todo}
 
     def close(self, now: bool) -> None:
         if self.executor is None:
             return
-        if now:
-            kill_pool(self.executor)
-        self.executor.shutdown(wait=not now, cancel_futures=True)
+        self.executor.close(now)
         self.executor = None
 
     def collect(self, futures: dict[Future, Submission], stop: StopRequest, bar: Any,
@@ -302,6 +304,7 @@ class Pool:
         """Store outcomes as they come; returns the submissions lost when a grading process died."""
         crashed: list[Submission] = []
         remaining = set(futures)
+        lost = self.executor.lost if self.executor is not None else ()
         while remaining:
             done, remaining = wait_futures(remaining, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
@@ -310,7 +313,7 @@ class Pool:
                 sub = futures[future]
                 try:
                     outcome = future.result()
-                except BrokenProcessPool:
+                except lost:
                     if not last_try:
                         crashed.append(sub)
                         continue
@@ -324,22 +327,13 @@ class Pool:
                     except Exception as exc:  # noqa: BLE001 - this one is not stored; the rest go on
                         self.store(sub, failed(sub, f"could not store the grades: {exc!r}"))
                 bar.update(1)
-            if stop.requested:
-                for future in remaining:
-                    future.cancel()
+            if stop.requested and remaining and self.executor is not None:
+                self.executor.stop_waiting(remaining)
         return crashed
 
 
 def failed(sub: Submission, why: str) -> JobOutcome:
     return JobOutcome(sub.student, [], 0.0, error=why)
-
-
-def kill_pool(executor: ProcessPoolExecutor) -> None:
-    """Stopping: the pool's processes end now (their workers die with their fork servers)."""
-    processes = getattr(executor, "_processes", None) or {}  # no public handle on them
-    for process in list(processes.values()):
-        if process.is_alive():
-            process.terminate()
 
 
 def update_errors(reports: Path, summary: Summary, students: list[str]) -> dict[str, str]:

@@ -1,0 +1,62 @@
+"""Per-process costs of grading that are paid again for every submission and need not be.
+
+Measured on the 40-submission benchmark (``benchmarks/where_time_goes.py``), per submission:
+
+- pytest's ``unraisableexception`` plugin calls ``gc.collect()`` several times per run (twice
+  per ``pytest.main``); over the heap of a grading process (nbgrader, nbconvert, SQLAlchemy,
+  jsonschema, pytest, numpy) that was about 0.28 s of a 0.75 s submission. ``gc.freeze()``
+  after start-up moves that heap out of the collector's sight, so each collection only walks
+  what the submission allocated. Nothing allocated later is exempt from collection.
+- nbgrader's ``CheckCellMetadata`` runs twice per notebook and validates every cell's metadata
+  with ``jsonschema.validate``, which checks nbgrader's own (fixed) schema against the
+  meta-schema again on each call: 0.06 s per submission. Here each distinct schema is checked
+  once and its validator reused; a cell's metadata is validated exactly as before and an
+  invalid one raises the same ``ValidationError`` (``best_match`` of the same errors).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import types
+from typing import Any
+
+
+def after_init() -> None:
+    """Start-up is over: what exists now lives as long as the process, so stop re-scanning it."""
+    gc.collect()
+    gc.freeze()
+
+
+class _CachedSchemas(types.ModuleType):
+    """``jsonschema`` as nbgrader's metadata validator sees it, with ``validate`` memoised."""
+
+    def __init__(self, real: types.ModuleType) -> None:
+        super().__init__(real.__name__)
+        self._real = real
+        self._validators: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def validate(self, instance: Any, schema: Any, cls: Any = None, *args: Any, **kwargs: Any) -> None:
+        if cls is not None or args or kwargs:
+            return self._real.validate(instance, schema, cls, *args, **kwargs)
+        key = json.dumps(schema, sort_keys=True)
+        validator = self._validators.get(key)
+        if validator is None:
+            cls = self._real.validators.validator_for(schema)
+            cls.check_schema(schema)  # once per distinct schema, as jsonschema.validate would on each call
+            validator = self._validators[key] = cls(schema)
+        error = self._real.exceptions.best_match(validator.iter_errors(instance))
+        if error is not None:
+            raise error
+
+
+def validate_schemas_once() -> None:
+    """nbgrader's cell-metadata validation, without re-checking its schema on every cell."""
+    import jsonschema
+    from nbgrader.nbgraderformat import common
+
+    if not isinstance(common.jsonschema, _CachedSchemas):
+        common.jsonschema = _CachedSchemas(jsonschema)
