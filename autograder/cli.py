@@ -170,6 +170,7 @@ def cmd_variant_list(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     """Grade new submissions from the exchange and return a page to each student (never final grades)."""
     from autograder.assignment import AssignmentError
+    from autograder.batch.cluster import ClusterError
     from autograder.batch.course import CourseError
     from autograder.watch import watch
     from autograder.watch.exchange import ExchangeError
@@ -180,8 +181,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         return 2
     try:
         summary = watch(args.assignment, course_root=root, once=args.once, jobs=args.jobs or 2,
-                        device=args.device, interval=args.interval)
-    except (CourseError, AssignmentError, ExchangeError, ValueError) as exc:
+                        device=args.device, interval=args.interval, scheduler=args.scheduler)
+    except (CourseError, AssignmentError, ExchangeError, ClusterError, ValueError) as exc:
         print(f"autograder watch: {exc}", file=sys.stderr)
         return 2
     print(f"{args.assignment}: {summary.line()}")
@@ -237,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     watcher.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     watcher.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds between looks")
     watcher.add_argument("--course", type=Path, help="course root (default: found from the cwd)")
+    watcher.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                         help="grade on this Dask cluster instead of a local pool; pages are written here")
     watcher.set_defaults(func=cmd_watch)
 
     variant = sub.add_parser("variant", help="new variants of an assignment, with new parameters")

@@ -254,3 +254,23 @@ def test_ctrl_c_on_the_client_keeps_the_gradebook_consistent(scheduler, course, 
         proc = autograde(remote, "--scheduler", scheduler)
     assert f"graded {len(STUDENTS) - len(done)}, already graded {len(done)}" in proc.stdout, proc.stdout + proc.stderr
     assert sorted(stored(sqlite_url(remote))) == sorted(STUDENTS)
+
+
+def test_watch_grades_on_the_cluster_too(scheduler, tmp_path):
+    """``autograder watch --scheduler``: a submission from the exchange is graded by a Dask worker
+    and its page comes back through nbgrader's feedback exchange, as with the local pool."""
+    from autograder.watch import watch
+    from tests.test_watch import fetched_pages, submit
+
+    folder = tmp_path / "watched"
+    course = make_course(folder, [ASSIGNMENT])
+    run(["generate_assignment", ASSIGNMENT, "--force"], course)
+    run(["release_assignment", ASSIGNMENT], course)
+    submit(folder, "ada", {})
+    with workers(scheduler, tmp_path, {}):
+        summary = watch(ASSIGNMENT, course_root=course, once=True, device="cpu", scheduler=scheduler,
+                        log=lambda _: None)
+    assert summary.line() == "graded 1 new, 0 already done"
+    page = next(iter(fetched_pages(folder, "ada").values()))
+    assert "Autograded: <strong>100 / 100</strong>" in page
+    assert not (course / "autograded").exists()  # never final grades

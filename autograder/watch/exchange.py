@@ -79,12 +79,6 @@ def inbound(root: Path, course_id: str, assignment: str) -> list[Inbound]:
     return found
 
 
-def links_in(folder: Path) -> list[str]:
-    """Files of a submission that are links: ``nbgrader submit`` copies files, so a link was put
-    there by hand, maybe to make the grader read another student's notebook."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_symlink())
-
-
 def feedback_path(root: Path, course_id: str, secret: str, notebook: str) -> Path:
     return root / course_id / "feedback" / f"{notebook_hash(secret=secret, notebook_id=notebook)}.html"
 

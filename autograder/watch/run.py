@@ -10,8 +10,8 @@ when it is first seen, with the decision (grade it, or over the attempt limit), 
 page is out. After a crash, a submission with a decision and no page is graded again (its student
 saw nothing yet); one with a page is never graded again.
 
-The executor is a parameter: anything with ``submit(fn, *args) -> Future`` (a
-``concurrent.futures`` pool by default) whose workers ran ``init_process``.
+The executor is the batch's (``autograder.batch.executors``): this machine's pool by default,
+or a Dask cluster with ``--scheduler`` (``autograder autograde`` takes the same option).
 """
 
 from __future__ import annotations
@@ -22,17 +22,19 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autograder import submission_files
 from autograder.assignment import Assignment
 from autograder.batch.course import tools_on_path
-from autograder.batch.job import Job, JobOutcome, init_process, run_job
+from autograder.batch.executors import Executor, LocalExecutor, open_executor
+from autograder.batch.job import Job, JobOutcome, init_process
 from autograder.watch import pages
-from autograder.watch.exchange import Inbound, course_exchange, feedback_path, inbound, links_in, write_page
+from autograder.watch.exchange import Inbound, course_exchange, feedback_path, inbound, write_page
 
 DEFAULTS = {"show": "names", "attempts_per_hour": 3}
 HOUR = 3600.0
@@ -106,10 +108,27 @@ def init_watch_process(course_root: str, device: str, preload: tuple[str, ...], 
     init_process(course_root, device, preload)
 
 
-def default_executor(asg: Assignment, jobs: int, device: str, exchange: Path) -> Executor:
-    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
-                               initializer=init_watch_process,
-                               initargs=(str(asg.course_root), device, (asg.probe_module,), str(exchange)))
+class WatchPool(LocalExecutor):
+    """The batch's local pool, its grading processes started in the exchange's folder."""
+
+    def __init__(self, asg: Assignment, jobs: int, device: str, exchange: Path) -> None:
+        self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                        initializer=init_watch_process,
+                                        initargs=(str(asg.course_root), device, (asg.probe_module,), str(exchange)))
+
+
+def open_watch_executor(asg: Assignment, *, jobs: int, device: str, exchange: Path,
+                        scheduler: str | None = None) -> Executor:
+    """This machine's pool, or the Dask cluster at ``scheduler`` (``autograder watch --scheduler``)."""
+    if scheduler is None:
+        return WatchPool(asg, jobs, device, exchange)
+    from nbgrader.coursedir import CourseDirectory
+
+    from autograder.batch.course import load_config
+
+    coursedir = CourseDirectory(config=load_config(asg.course_root))
+    return open_executor(scheduler=scheduler, root=asg.course_root, coursedir=coursedir, assignment=asg.name,
+                         device=device, preload=(asg.probe_module,), jobs=jobs, method="fork")
 
 
 def notebooks_of(asg: Assignment) -> tuple[str, ...]:
@@ -119,7 +138,7 @@ def notebooks_of(asg: Assignment) -> tuple[str, ...]:
 
 def watch(assignment: str, *, course_root: Path, once: bool = False, executor: Executor | None = None,
           jobs: int = 2, device: str = "auto", interval: float = 2.0, clock: Callable[[], float] = time.time,
-          log: Callable[[str], None] = print) -> WatchSummary:
+          log: Callable[[str], None] = print, scheduler: str | None = None) -> WatchSummary:
     """Grade new submissions until stopped (SIGINT/SIGTERM: the ones in hand are finished), or,
     with ``once``, until nothing new is left."""
     tools_on_path()
@@ -131,7 +150,8 @@ def watch(assignment: str, *, course_root: Path, once: bool = False, executor: E
     notebooks = notebooks_of(asg)
     summary = WatchSummary(already_done=sum(r["status"] == "done" for r in state.records.values()))
     own = executor is None
-    pool = default_executor(asg, jobs, device, exchange) if own else executor
+    pool = open_watch_executor(asg, jobs=jobs, device=device, exchange=exchange, scheduler=scheduler) \
+        if own else executor
     in_flight: dict[Future, Inbound] = {}
     stopping = {"now": False}
 
@@ -154,11 +174,11 @@ def watch(assignment: str, *, course_root: Path, once: bool = False, executor: E
                     if already_written(exchange, course_id, sub, notebooks):
                         state.save(sub.key, {**record, "status": "done", "note": "page found after a restart"})
                         continue
-                    links = links_in(sub.folder)
+                    links = submission_files.unsafe_entries(sub.folder)
                     if links:
                         publish(exchange, course_id, sub, notebooks, pages.failed_page(
-                            sub.key, assignment, sub.timestamp, f"it holds links ({', '.join(links)}), not files; "
-                            "submit with nbgrader submit", clock()))
+                            sub.key, assignment, sub.timestamp, f"it holds links or special files, not plain "
+                            f"files ({'; '.join(links)}); submit with nbgrader submit", clock()))
                         state.save(sub.key, {**record, "status": "done", "error": "links in the submission"})
                         summary.failed.append(sub.key)
                         continue
@@ -168,7 +188,7 @@ def watch(assignment: str, *, course_root: Path, once: bool = False, executor: E
                         state.save(sub.key, {**record, "status": "done"})
                         summary.limited.append(sub.key)
                         continue
-                    in_flight[pool.submit(run_job, Job(sub.student, assignment, str(sub.folder), notebooks))] = sub
+                    in_flight[pool.submit(Job(sub.student, assignment, str(sub.folder), notebooks))] = sub
             if stopping["now"]:  # those not started yet stay pending, for the next run
                 for future in [f for f in in_flight if f.cancel()]:
                     in_flight.pop(future)
@@ -186,7 +206,7 @@ def watch(assignment: str, *, course_root: Path, once: bool = False, executor: E
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if own:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.close(now=False)
     return summary
 
 
