@@ -358,3 +358,25 @@ def test_the_nbgrader_exchange_is_hidden_from_workers():
     assert exchange_root(config) == "/srv/course/exchange"
     shown, covered, _ = sandbox.visible_paths({"sandbox": {**spec, "private": ["/usr/share"]}})
     assert "/usr/share" in covered  # a private folder inside a shown one is covered
+
+
+def _probe_in_a_fork() -> str:
+    from autograder.assignment import Assignment
+
+    asg = Assignment.load("linreg_scratch")
+    child = Student(setup=asg.setup_code(), cells=asg.solution_cells(), probe_module=asg.probe_module)
+    try:
+        return child.probe("environment")["torch"]
+    finally:
+        child.close()
+
+
+def test_a_forked_grading_process_starts_its_own_fork_server():
+    """The batch and ``watch`` fork their grading processes: one forked from a process whose fork
+    server is running must not use (or wait on) its parent's, which is not its child."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    assert _probe_in_a_fork()  # this process now has a fork server
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        assert pool.submit(_probe_in_a_fork).result(timeout=300)

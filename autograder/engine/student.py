@@ -68,6 +68,27 @@ def context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseContext:
     return _CONTEXT
 
 
+def _forget_parents_fork_server() -> None:
+    """In a forked child (a grading process of the batch or of ``watch``): the fork server it
+    inherited a handle on belongs to the parent. The stdlib would ``waitpid`` on it and fail
+    (not a child), and the inherited "alive" descriptor would keep it running: the child lets
+    go of both and starts its own on first use, with its own preloads."""
+    global _CONTEXT
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver
+    if server._forkserver_alive_fd is not None:
+        try:
+            os.close(server._forkserver_alive_fd)
+        except OSError:
+            pass
+    server._forkserver_pid = server._forkserver_address = server._forkserver_alive_fd = None
+    _CONTEXT = None
+
+
+os.register_at_fork(after_in_child=_forget_parents_fork_server)
+
+
 def warm_up(preload: Sequence[str] = ()) -> None:
     """Start the fork server now (it imports torch), so the first submission does not wait."""
     from multiprocessing import forkserver

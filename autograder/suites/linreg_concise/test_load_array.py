@@ -30,6 +30,14 @@ def other_size(rng, params):
     return int(rng.choice([p for p in PRIMES if p != bs and p < max(bs, 8)]))
 
 
+
+def uneven(rng, params):
+    """(batch_size, n) with n mod batch_size in 1 .. batch_size - 2: there, and only there, sizes
+    spread evenly (np.array_split into ceil(n / batch_size) parts) differ from slicing's."""
+    bs = other_size(rng, params)
+    bs = bs if bs >= 3 else 5
+    return bs, int(rng.integers(4, 8)) * bs + int(rng.integers(1, bs - 1))
+
 def read(student, rng, n, batch_size, is_train=None, epochs=1, count=2, gate=None):
     """(the loader's description, per epoch a list of batches, each a list of arrays).
 
@@ -158,8 +166,7 @@ def test_pairs_stay_aligned(student, rng, params):
 def test_last_batch_smaller_when_uneven(student, rng, params):
     """When batch_size does not divide n, the last batch is smaller and nothing is dropped
     Full batches of batch_size, then one of n mod batch_size, with n and batch_size drawn per student."""
-    bs = other_size(rng, params)
-    n = int(rng.integers(4, 8)) * bs + int(rng.integers(1, bs))
+    bs, n = uneven(rng, params)
     loader, runs = read(student, rng, n, bs)
     check_permutation(loader, runs[0], n, bs)
     sizes = [len(b[0]) for b in runs[0]]

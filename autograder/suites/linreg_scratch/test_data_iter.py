@@ -31,6 +31,14 @@ def other_size(rng, params):
     return int(rng.choice([p for p in PRIMES if p != bs and p < max(bs, 8)]))
 
 
+
+def uneven(rng, params):
+    """(batch_size, n) with n mod batch_size in 1 .. batch_size - 2: there, and only there, sizes
+    spread evenly (np.array_split into ceil(n / batch_size) parts) differ from slicing's."""
+    bs = other_size(rng, params)
+    bs = bs if bs >= 3 else 5
+    return bs, int(rng.integers(4, 8)) * bs + int(rng.integers(1, bs - 1))
+
 def read_many(student, rng, configs):
     """Per config (n, batch_size, epochs, d): (X, that config's epochs as lists of (features, labels))."""
     data = [make_data(rng, n, d) for n, _, _, d in configs]
@@ -213,8 +221,7 @@ def test_shuffled_anew_each_epoch(student, rng, params):
 def test_last_batch_smaller_when_uneven(student, rng, params):
     """Exercise (c): when n is not a multiple of batch_size, the last batch is smaller
     Full batches of batch_size, then one of n mod batch_size; every example exactly once."""
-    bs = other_size(rng, params)
-    n = int(rng.integers(4, 8)) * bs + int(rng.integers(1, bs))
+    bs, n = uneven(rng, params)
     _, runs = read_epochs(student, rng, n, bs)
     batches = runs[0]
     check_permutation(batches, n, bs)
