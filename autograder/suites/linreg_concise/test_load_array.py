@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from autograder.engine.checks import items_of, kind_name, tensor_of
+from autograder.engine.checks import items_of, kind_name, other_size, tensor_of, uneven
 
 pytestmark = pytest.mark.tags("load_array")
 LABEL_OFFSET = 1000.0
@@ -20,23 +20,6 @@ def make_arrays(rng, n, d=3, count=2):
         arrays.append(EXTRA_OFFSET + np.arange(n, dtype=np.float32))
     return arrays
 
-
-PRIMES = (3, 5, 7, 11, 13)
-
-
-def other_size(rng, params):
-    """A prime batch size other than the notebook's (below it when it can be), drawn per student."""
-    bs = params["batch_size"]
-    return int(rng.choice([p for p in PRIMES if p != bs and p < max(bs, 8)]))
-
-
-
-def uneven(rng, params):
-    """(batch_size, n) with n mod batch_size in 1 .. batch_size - 2: there, and only there, sizes
-    spread evenly (np.array_split into ceil(n / batch_size) parts) differ from slicing's."""
-    bs = other_size(rng, params)
-    bs = bs if bs >= 3 else 5
-    return bs, int(rng.integers(4, 8)) * bs + int(rng.integers(1, bs - 1))
 
 def read(student, rng, n, batch_size, is_train=None, epochs=1, count=2, gate=None):
     """(the loader's description, per epoch a list of batches, each a list of arrays).

@@ -9,11 +9,10 @@ points only when data_iter yields minibatches made of the rows it was given.
 import numpy as np
 import pytest
 
-from autograder.engine.checks import items_of, tensor_of
+from autograder.engine.checks import items_of, other_size, tensor_of, uneven
 
 pytestmark = pytest.mark.tags("data_iter")
 LABEL_OFFSET = 1000.0
-PRIMES = (3, 5, 7, 11, 13)
 
 
 def make_data(rng, n, d=3):
@@ -23,21 +22,6 @@ def make_data(rng, n, d=3):
     y = (LABEL_OFFSET + np.arange(n, dtype=np.float32)).reshape(-1, 1)
     return X, y
 
-
-def other_size(rng, params):
-    """A prime batch size other than the notebook's, drawn per student; below it when it can be, so
-    that a data_iter with the notebook's batch size written in fails alike for every student."""
-    bs = params["batch_size"]
-    return int(rng.choice([p for p in PRIMES if p != bs and p < max(bs, 8)]))
-
-
-
-def uneven(rng, params):
-    """(batch_size, n) with n mod batch_size in 1 .. batch_size - 2: there, and only there, sizes
-    spread evenly (np.array_split into ceil(n / batch_size) parts) differ from slicing's."""
-    bs = other_size(rng, params)
-    bs = bs if bs >= 3 else 5
-    return bs, int(rng.integers(4, 8)) * bs + int(rng.integers(1, bs - 1))
 
 def read_many(student, rng, configs):
     """Per config (n, batch_size, epochs, d): (X, that config's epochs as lists of (features, labels))."""
