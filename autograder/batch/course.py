@@ -103,6 +103,7 @@ def grader_digest(assignment: Assignment) -> str:
 
     h = hashlib.sha256()
     files = [*sorted(assignment.suite_dir.rglob("*.py")), PACKAGE_DIR / "probes" / f"{assignment.suite}.py",
+             PACKAGE_DIR / "probes" / "__init__.py", PACKAGE_DIR / "engine" / "checks.py",  # the suites' helpers
              assignment.source_notebook, assignment.source_notebook.parent / "assignment.json"]
     for path in files:
         if path.exists():
