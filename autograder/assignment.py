@@ -1,7 +1,9 @@
-"""An assignment of the course: its source notebook, problem parameters and hidden suite.
+"""An assignment of the course: its nbgrader source, problem parameters and assignment folder.
 
 The parameters live in ``solutions/<name>/assignment.json`` so that a variant is a new
-folder with new numbers, and the suites read them instead of carrying literals.
+folder with new numbers, and the suites read them instead of carrying literals. Its
+``"grader"`` names the assignment folder that grades it (``graders/<grader>/``, see
+``autograder.graders``): a variant's is its base's.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autograder import graders
+from autograder.graders import GraderFolder
 from autograder.notebook import answer_cells, cell_by_grade_id, grade_cell_part, read_notebook
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-SUITES_DIR = PACKAGE_DIR / "suites"
 SETUP_GRADE_ID = "setup"
 
 
@@ -35,7 +38,7 @@ def find_course_root(start: Path | None = None) -> Path:
 class Assignment:
     name: str
     course_root: Path
-    suite: str
+    grader: GraderFolder
     params: dict[str, Any]
 
     @classmethod
@@ -46,10 +49,11 @@ class Assignment:
             known = ", ".join(list_assignments(root)) or "none"
             raise AssignmentError(f"no assignment {name!r} in {root} (known: {known})")
         data = json.loads(config.read_text())
-        suite = data.get("suite", name)
-        if not (SUITES_DIR / suite).is_dir():
-            raise AssignmentError(f"assignment {name!r} names a suite {suite!r} that does not exist")
-        return cls(name=name, course_root=root, suite=suite, params=data.get("params", {}))
+        try:
+            grader = graders.find(data.get("grader", name), root)
+        except graders.GraderError as exc:
+            raise AssignmentError(f"assignment {name!r}: {exc}") from None
+        return cls(name=name, course_root=root, grader=grader, params=data.get("params", {}))
 
     @property
     def source_notebook(self) -> Path:
@@ -57,11 +61,7 @@ class Assignment:
 
     @property
     def suite_dir(self) -> Path:
-        return SUITES_DIR / self.suite
-
-    @property
-    def probe_module(self) -> str:
-        return f"autograder.probes.{self.suite}"
+        return self.grader.suite_dir
 
     def setup_code(self) -> str:
         """The locked set-up cell, taken from the instructor's source, never from a submission."""

@@ -60,7 +60,7 @@ def not_a_notebook(path: Path) -> str | None:
 
 
 def probe_modules(paths: list[Path], assignment: str | None, course: Path | None) -> list[str]:
-    """The probe modules the fork server should import, from the notebooks' assignments."""
+    """What the fork server should import for the notebooks' assignments' probes."""
     from autograder.assignment import Assignment, AssignmentError, find_course_root
     from autograder.notebook import NotebookError, assignment_of, read_notebook
 
@@ -68,7 +68,7 @@ def probe_modules(paths: list[Path], assignment: str | None, course: Path | None
     for path in paths:
         try:
             name = assignment or assignment_of(read_notebook(path), path)
-            modules.add(Assignment.load(name, course or find_course_root(path.parent)).probe_module)
+            modules.update(Assignment.load(name, course or find_course_root(path.parent)).grader.preload())
         except (NotebookError, AssignmentError):
             continue  # grade_notebook reports it
     return sorted(modules)
@@ -140,13 +140,13 @@ def course_root_here() -> Path | None:
     return None
 def cmd_variant_new(args: argparse.Namespace) -> int:
     from autograder.assignment import AssignmentError, find_course_root
-    from autograder.variants import VariantError, create_variant, parse_overrides, root_base
+    from autograder.variants import VariantError, create_variant, root_base, rules_of
 
     course = (args.course or find_course_root()).resolve()
     try:
-        known = list(root_base(args.assignment, course).params)
+        overrides = rules_of(root_base(args.assignment, course)).parse_overrides(args.set)
         report = create_variant(args.assignment, args.name, course=course, seed=args.seed,
-                                overrides=parse_overrides(args.set, known), dry_run=args.dry_run)
+                                overrides=overrides, dry_run=args.dry_run)
     except (VariantError, AssignmentError) as exc:
         print(f"autograder variant new: {exc}", file=sys.stderr)
         return 2
@@ -157,11 +157,11 @@ def cmd_variant_new(args: argparse.Namespace) -> int:
 
 def cmd_variant_list(args: argparse.Namespace) -> int:
     from autograder.assignment import AssignmentError, find_course_root
-    from autograder.variants import variant_table
+    from autograder.variants import VariantError, variant_table
 
     try:
         print(variant_table((args.course or find_course_root()).resolve(), args.assignment))
-    except AssignmentError as exc:
+    except (AssignmentError, VariantError) as exc:
         print(f"autograder variant list: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -31,8 +31,10 @@ from pathlib import Path
 
 import psutil
 
-from autograder.corpus import ROOT, submission, write
-from autograder.corpus.linreg_scratch import RIGHT, WRONG
+from autograder.corpus import ROOT, cases, submission, write
+
+RIGHT = cases("linreg_scratch").RIGHT
+WRONG = cases("linreg_scratch").WRONG
 
 ASSIGNMENT = "linreg_scratch"
 BIN = Path(sys.executable).parent

@@ -25,10 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder.corpus import submission, write  # noqa: E402
-from autograder.corpus.linreg_scratch import WRONG  # noqa: E402
+from autograder.corpus import cases, submission, write  # noqa: E402
 from autograder.watch.exchange import feedback_path  # noqa: E402
 from tests.course_helpers import make_course, run  # noqa: E402
+
+WRONG = cases("linreg_scratch").WRONG
 
 ASSIGNMENT = "linreg_scratch"
 

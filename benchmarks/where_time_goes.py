@@ -46,6 +46,7 @@ def main() -> int:
 
 
 def profile(course: Path, n: int) -> None:
+    from autograder.assignment import Assignment
     from autograder.batch import job as jobs
     from autograder.engine import runner, student
 
@@ -62,7 +63,7 @@ def profile(course: Path, n: int) -> None:
         return wrapper
 
     w, c = time.monotonic(), time.process_time()
-    jobs.init_grader(str(course), "auto", (f"autograder.probes.{ASSIGNMENT}",))
+    jobs.init_grader(str(course), "auto", Assignment.load(ASSIGNMENT, course).grader.preload())
     print(f"once: init_grader (exporters, fork server started): {time.monotonic() - w:.2f} s wall, "
           f"{time.process_time() - c:.2f} s CPU")
     for pp in jobs._STATE["sanitize"] + jobs._STATE["autograde"]:

@@ -15,9 +15,10 @@ from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
 from torch.utils import data
 
-from autograder.corpus import linreg_concise as concise
-from autograder.corpus import linreg_scratch as scratch
-from autograder.corpus import solved_cells
+from autograder.corpus import cases, solved_cells
+
+concise = cases("linreg_concise")
+scratch = cases("linreg_scratch")
 
 FAILED = []
 

@@ -4,18 +4,17 @@ Usage: .venv/bin/python scripts/corpus_table.py linreg_scratch
 Grades everything in one run of ``autograder grade`` and prints a Markdown table.
 """
 
-import importlib
 import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from autograder.corpus import ROOT, release_path, submission, write
+from autograder.corpus import ROOT, cases, release_path, submission, write
 
 
 def main(assignment: str) -> None:
-    corpus = importlib.import_module(f"autograder.corpus.{assignment}")
+    corpus = cases(assignment)
     folder = Path(tempfile.mkdtemp())
     rows = {"reference": write(submission(assignment), folder / "ref" / f"{assignment}.ipynb"),
             "stubs (release)": release_path(assignment)}

@@ -9,10 +9,11 @@ import shutil
 
 import nbformat
 
-from autograder.corpus import ROOT, release_path, submission, write
-from autograder.corpus.linreg_concise import RIGHT as CONCISE_RIGHT
-from autograder.corpus.linreg_concise import WRONG as CONCISE_WRONG
-from autograder.corpus.linreg_scratch import WRONG as SCRATCH_WRONG
+from autograder.corpus import ROOT, cases, release_path, submission, write
+
+CONCISE_RIGHT = cases("linreg_concise").RIGHT
+CONCISE_WRONG = cases("linreg_concise").WRONG
+SCRATCH_WRONG = cases("linreg_scratch").WRONG
 
 SAMPLES = ROOT / "samples" / "submitted"
 

@@ -12,7 +12,7 @@ import shutil
 import nbformat
 import pytest
 
-from autograder.corpus.linreg_scratch import WRONG
+from autograder.corpus import cases
 from tests.batch_helpers import (
     ASSIGNMENT,
     answered,
@@ -25,6 +25,8 @@ from tests.batch_helpers import (
     with_outputs,
 )
 from tests.course_helpers import make_course, run
+
+WRONG = cases("linreg_scratch").WRONG
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from autograder.corpus.linreg_scratch import WRONG
+from autograder.corpus import cases
 from tests.batch_helpers import (
     ASSIGNMENT,
     AUTOGRADE,
@@ -27,6 +27,8 @@ from tests.batch_helpers import (
     stored,
 )
 from tests.course_helpers import make_course, run
+
+WRONG = cases("linreg_scratch").WRONG
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.corpus.linreg_scratch import WRONG
+from autograder.corpus import cases
 from tests.batch_helpers import (
     ASSIGNMENT,
     answered,
@@ -29,6 +29,8 @@ from tests.batch_helpers import (
     stored,
 )
 from tests.course_helpers import make_course, run
+
+WRONG = cases("linreg_scratch").WRONG
 
 pytestmark = pytest.mark.slow
 

@@ -23,9 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder.corpus.linreg_scratch import WRONG
+from autograder.corpus import cases
 from tests.batch_helpers import ASSIGNMENT, answered, autograde, hand_in, sqlite_url, with_outputs
 from tests.course_helpers import make_course, run
+
+WRONG = cases("linreg_scratch").WRONG
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[dev])")

@@ -21,9 +21,11 @@ from pathlib import Path
 import pytest
 
 from autograder.assignment import PACKAGE_DIR
-from autograder.corpus.linreg_scratch import WRONG
+from autograder.corpus import cases
 from tests.batch_helpers import ASSIGNMENT, AUTOGRADE, answered, autograde, hand_in, results, sqlite_url, stored
 from tests.course_helpers import make_course, run
+
+WRONG = cases("linreg_scratch").WRONG
 
 pytestmark = pytest.mark.slow
 
@@ -192,7 +194,8 @@ def test_a_worker_with_another_suite_is_refused(scheduler, course, tmp_path):
     # The same kit, but one hidden test changed: the suite digest differs.
     other = tmp_path / "other-kit"
     shutil.copytree(PACKAGE_DIR, other / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
-    suite_file = other / "autograder" / "suites" / ASSIGNMENT / "test_sgd.py"
+    shutil.copytree(PACKAGE_DIR.parent / "graders", other / "graders", ignore=shutil.ignore_patterns("__pycache__"))
+    suite_file = other / "graders" / ASSIGNMENT / "suite" / "test_sgd.py"
     suite_file.write_text(suite_file.read_text() + "\n# a changed hidden test\n")
     changed = {"env": {"PYTHONPATH": str(other)}}
     with workers(scheduler, tmp_path, changed) as _:

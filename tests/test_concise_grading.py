@@ -5,11 +5,15 @@ import json
 import pytest
 
 from autograder.assignment import Assignment
-from autograder.corpus import ROOT, release_path, solution_path, submission, write
-from autograder.corpus.linreg_concise import NOTHING, NOTHING_CASES, RIGHT, WRONG
+from autograder.corpus import ROOT, cases, release_path, solution_path, submission, write
 from autograder.notebook import grade_cell_part, read_notebook
 from tests.conftest import grade, part_max, parts
 from tests.course_helpers import make_course, run
+
+NOTHING = cases("linreg_concise").NOTHING
+NOTHING_CASES = cases("linreg_concise").NOTHING_CASES
+RIGHT = cases("linreg_concise").RIGHT
+WRONG = cases("linreg_concise").WRONG
 
 ASSIGNMENT = "linreg_concise"
 CASES = WRONG + RIGHT

@@ -49,7 +49,7 @@ RUNS = {MODE: [c.name for c in CASES], "rlimits": [c.name for c in CASES if c.na
 PAIRS = [(mode, case) for mode, names in RUNS.items() for case in CASES if case.name in names]
 PAIRS = [(mode, case) for mode, names in RUNS.items() for case in CASES if case.name in names]
 LIMITS = {"probe_seconds": 5, "load_seconds": 8, "submission_seconds": 40, "processes": 64}  # a fork bomb stops soon
-SUITE = ROOT / "autograder" / "suites" / ASSIGNMENT
+SUITE = ROOT / "graders" / ASSIGNMENT / "suite"
 # Lines of the hidden suite and the solution that must never reach a result.
 SECRETS = ["def explain_values", "def check_update", "def check_recovered", "BEGIN SOLUTION"]
 

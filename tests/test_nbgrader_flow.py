@@ -10,10 +10,11 @@ import json
 import nbformat
 import pytest
 
-from autograder.corpus import submission, write
-from autograder.corpus.linreg_scratch import WRONG
+from autograder.corpus import cases, submission, write
 from tests.conftest import grade
 from tests.course_helpers import make_course, run
+
+WRONG = cases("linreg_scratch").WRONG
 
 ASSIGNMENT = "linreg_scratch"
 STUDENTS = {

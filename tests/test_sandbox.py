@@ -13,12 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from autograder.corpus import ROOT, solved_cells
-from autograder.corpus.linreg_scratch import RIGHT, WRONG
+from autograder.corpus import ROOT, cases, solved_cells
 from autograder.engine import sandbox, student
 from autograder.engine.review import review_flags
 from autograder.engine.runner import GradingPlugin
 from autograder.engine.student import Limits, SandboxUnavailable, Student
+
+SCRATCH_PROBES = str(ROOT / "graders" / "linreg_scratch" / "probes.py")
+RIGHT = cases("linreg_scratch").RIGHT
+WRONG = cases("linreg_scratch").WRONG
 
 
 def test_limits_come_from_the_environment(monkeypatch):
@@ -43,7 +46,8 @@ def test_auto_only_ever_picks_an_isolating_mode():
 
 def test_the_worker_sees_the_python_environment_and_its_probes_but_not_the_kit():
     package = ROOT / "autograder"
-    files = [str(package / "engine" / "worker.py"), str(package / "probes" / "linreg_scratch.py")]
+    scratch_probes = ROOT / "graders" / "linreg_scratch" / "probes.py"
+    files = [str(package / "engine" / "worker.py"), str(scratch_probes)]
     spec = {"sandbox": {"private": [str(ROOT), str(Path.home()), "/tmp/somewhere/submitted/alice"],
                         "package_dir": str(package), "files": files}}
     shown, covered, kit_files = sandbox.visible_paths(spec)
@@ -52,9 +56,10 @@ def test_the_worker_sees_the_python_environment_and_its_probes_but_not_the_kit()
     assert not any(str(package) == s or str(package).startswith(s + "/") for s in shown), shown
     assert not any(str(ROOT) == s or str(ROOT).startswith(s + "/") for s in shown if s != "/"), shown
     assert "/" not in shown and "/tmp" not in shown
-    probes = Student(setup="", cells=[], probe_module="autograder.probes.linreg_scratch")._sandbox_spec()["files"]
-    assert str(package / "probes" / "linreg_scratch.py") in probes
-    assert not [f for f in probes if "suites" in f or "corpus" in f or "variants" in f or "linreg_concise" in f]
+    probes = Student(setup="", cells=[], probes=str(scratch_probes))._sandbox_spec()["files"]
+    assert str(scratch_probes) in probes
+    assert not [f for f in probes if "suite" in f or "corpus" in f or "variants" in f or "hints" in f
+                or "linreg_concise" in f]
 
 
 def marked(token: str) -> list[int]:
@@ -152,7 +157,7 @@ def test_a_mode_that_fails_for_one_submission_fails_closed(monkeypatch):
     def broken(self):  # the worker is asked for a mode whose set-up fails there
         return {**real_spec(self), "mode": "unknown-mode"}
 
-    victim = Student(setup="import torch\n", cells=[], probe_module="autograder.probes.linreg_scratch")
+    victim = Student(setup="import torch\n", cells=[], probes=SCRATCH_PROBES)
     monkeypatch.setattr(Student, "_sandbox_spec", broken)
     with pytest.raises(SandboxUnavailable, match="unknown mode"):
         victim.probe("environment")
@@ -162,7 +167,7 @@ def test_a_mode_that_fails_for_one_submission_fails_closed(monkeypatch):
 
 
 def test_a_sandbox_problem_is_the_tas_not_the_students():
-    plugin = GradingPlugin(Student(setup="", cells=[], probe_module="x"), None, "cpu")
+    plugin = GradingPlugin(Student(setup="", cells=[]), None, "cpu")
 
     class Info:
         value = SandboxUnavailable("the userns sandbox could not be set up")
@@ -175,7 +180,7 @@ def test_a_sandbox_problem_is_the_tas_not_the_students():
 def test_review_flags_leave_honest_code_alone():
     cells = [(g, s) for case in WRONG + RIGHT for g, s in case.cells.items()]
     assert review_flags(list(solved_cells("linreg_scratch").items()) + cells) == []
-    hack = "import sys\nsys.modules['autograder.probes.linreg_scratch'].describe = lambda x: {}\n"
+    hack = "import sys\nsys.modules['assignment_probes'].describe = lambda x: {}\n"
     assert review_flags([("sgd", hack)]) == ["sgd: reaches into the grader's modules"]
 
 
@@ -209,7 +214,7 @@ def test_userns_mode_works_for_an_unprivileged_user(monkeypatch):
 
     workdir = tempfile.mkdtemp(prefix="autograder-test-")
     os.chown(workdir, sandbox.NOBODY, sandbox.NOBODY)
-    secret = ROOT / "autograder" / "suites" / "linreg_scratch" / "test_sgd.py"
+    secret = ROOT / "graders" / "linreg_scratch" / "suite" / "test_sgd.py"
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child, then the sandboxed grandchild
@@ -271,7 +276,7 @@ def test_grading_recovers_when_the_fork_server_is_killed():
 
     asg = Assignment.load("linreg_scratch")
     make = lambda: Student(setup=asg.setup_code(), cells=asg.solution_cells(),  # noqa: E731
-                           probe_module=asg.probe_module)
+                           probes=str(asg.grader.probes_file))
     first = make()
     try:
         assert first.probe("environment")["torch"]
@@ -302,7 +307,7 @@ def test_nothing_outlives_a_grader_that_is_killed(tmp_path, mode):
         if __name__ == "__main__":
             asg = Assignment.load("linreg_scratch")
             warm_up()
-            Student(setup=asg.setup_code(), cells=[("sgd", {cell!r})], probe_module=asg.probe_module,
+            Student(setup=asg.setup_code(), cells=[("sgd", {cell!r})], probes=str(asg.grader.probes_file),
                     limits=Limits(load_seconds=600, sandbox={mode!r})).probe("environment")
     """)
     (tmp_path / "grader.py").write_text(script)
@@ -349,7 +354,7 @@ def test_the_nbgrader_exchange_is_hidden_from_workers():
 
     from autograder.nbgrader_plugin import exchange_root
 
-    spec = Student(setup="", cells=[], probe_module="autograder.probes.linreg_scratch",
+    spec = Student(setup="", cells=[], probes=SCRATCH_PROBES,
                    private=["/srv/course/exchange"])._sandbox_spec()
     assert {"/usr/local/share/nbgrader/exchange", "/srv/course/exchange"} <= set(spec["private"])
     config = Config()
@@ -364,7 +369,7 @@ def _probe_in_a_fork() -> str:
     from autograder.assignment import Assignment
 
     asg = Assignment.load("linreg_scratch")
-    child = Student(setup=asg.setup_code(), cells=asg.solution_cells(), probe_module=asg.probe_module)
+    child = Student(setup=asg.setup_code(), cells=asg.solution_cells(), probes=str(asg.grader.probes_file))
     try:
         return child.probe("environment")["torch"]
     finally:

@@ -5,10 +5,14 @@ import json
 import pytest
 
 from autograder.assignment import Assignment
-from autograder.corpus import ROOT, release_path, solution_path, submission, write
-from autograder.corpus.linreg_scratch import NOTHING, NOTHING_CASES, RIGHT, WRONG
+from autograder.corpus import ROOT, cases, release_path, solution_path, submission, write
 from autograder.notebook import grade_cell_part, read_notebook
 from tests.conftest import grade, part_max, parts
+
+NOTHING = cases("linreg_scratch").NOTHING
+NOTHING_CASES = cases("linreg_scratch").NOTHING_CASES
+RIGHT = cases("linreg_scratch").RIGHT
+WRONG = cases("linreg_scratch").WRONG
 
 ASSIGNMENT = "linreg_scratch"
 CASES = WRONG + RIGHT

@@ -19,8 +19,9 @@ from autograder.assignment import Assignment
 from autograder.corpus import ROOT
 from autograder.standing import STANDING_ID, expected_block, notebook_block
 from autograder.variants.notebook import variant_notebook
-from autograder.variants.params import draw_params
-from autograder.variants.profiles import SCRATCH, exercise_d_rates
+
+THEORY = Assignment.load("linreg_scratch", ROOT).grader.module("variants")  # the scratch assignment's variants.py
+SCRATCH, exercise_d_rates = THEORY.RULES, THEORY.exercise_d_rates
 
 ASSIGNMENTS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/assignment.json"))  # variants too
 
@@ -166,7 +167,7 @@ def test_exercise_d_rates_show_slow_good_and_diverging_training():
 @pytest.mark.parametrize("seed", [1, 2027, 31])
 def test_a_variant_rewrites_exercise_d_code_with_its_prose_and_rubric(seed):
     base = Assignment.load("linreg_scratch", ROOT)
-    params = draw_params(SCRATCH, seed, {})
+    params = SCRATCH.draw(seed, {})
     nb = variant_notebook(base, SCRATCH, "v", params)
     code = next(c.source for c in nb.cells if "rates = (" in c.source)
     small, lr, mid, big = exercise_d_rates(params)
@@ -178,12 +179,10 @@ def test_a_variant_rewrites_exercise_d_code_with_its_prose_and_rubric(seed):
 
 
 def test_a_largest_rate_that_does_not_diverge_is_refused(monkeypatch):
-    from autograder.variants import profiles
-
     base = Assignment.load("linreg_scratch", ROOT)
     nb = variant_notebook(base, SCRATCH, "v", base.params)
-    assert profiles.book_loop_losses(base.params, 1.5, 0)[-1] < 1e-3  # the old (d) rate: no divergence
-    monkeypatch.setattr(profiles, "exercise_d_rates", lambda p: ("0.001", "0.03", "0.4", "1.5"))
+    assert THEORY.book_loop_losses(base.params, 1.5, 0)[-1] < 1e-3  # the old (d) rate: no divergence
+    monkeypatch.setattr(THEORY, "exercise_d_rates", lambda p: ("0.001", "0.03", "0.4", "1.5"))
     problems = " ".join(SCRATCH.notebook_checks(nb, base.params))
     assert "largest rate, 1.5, does not diverge" in problems, problems
 

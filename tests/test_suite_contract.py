@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.assignment import SUITES_DIR, Assignment
+from autograder.assignment import Assignment
 from autograder.corpus import ROOT, solution_path
 from autograder.engine.contract import check_suite_dir, grade_cell_points
 from autograder.engine.runner import pytest_args
@@ -34,9 +34,9 @@ BREAKAGES = {
 
 
 def broken_suite(folder: Path, name: str, breakage: str) -> Path:
-    """A copy of the scratch suite, in a package of its own name, with one thing broken."""
-    suite = folder / name
-    shutil.copytree(SUITES_DIR / ASSIGNMENT, suite, ignore=shutil.ignore_patterns("__pycache__"))
+    """A copy of the scratch assignment folder, as ``folder/name``, with one thing broken in its suite."""
+    shutil.copytree(ROOT / "graders" / ASSIGNMENT, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+    suite = folder / name / "suite"
     old, new, _ = BREAKAGES[breakage]
     path = suite / "test_data_iter.py"
     text = path.read_text()
@@ -58,29 +58,28 @@ def test_a_broken_suite_is_named(tmp_path, breakage):
     assert problems and any(BREAKAGES[breakage][2] in p for p in problems), problems
 
 
+# The course's own assignment folder (graders/linreg_scratch) is broken: it is found before the kit's.
 PATCHED = '''
 import json, sys
 from pathlib import Path
-from autograder.assignment import Assignment
-Assignment.suite_dir = property(lambda self: Path(sys.argv[1]))
 if sys.argv[2] == "grade":
     from autograder.engine.runner import grade_notebook
     from autograder.report import needs_human
-    result = grade_notebook(sys.argv[3], "linreg_scratch", device="cpu")
+    result = grade_notebook(sys.argv[3], "linreg_scratch", course_root=Path(sys.argv[1]), device="cpu")
     print(json.dumps({"errors": result["extra_data"]["grading_errors"], "needs_human": needs_human(result, None),
                       "tests": len(result["tests"])}))
 else:
     from autograder.batch.course import CourseError
     from autograder.batch.run import autograde
     try:
-        autograde("linreg_scratch", course_root=Path(sys.argv[3]))
+        autograde("linreg_scratch", course_root=Path(sys.argv[1]))
     except CourseError as exc:
         print(json.dumps({"refused": str(exc)}))
 '''
 
 
-def run_patched(suite: Path, *args: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", PATCHED, str(suite), *args], cwd=ROOT, capture_output=True,
+def run_patched(course: Path, *args: str) -> dict:
+    proc = subprocess.run([sys.executable, "-c", PATCHED, str(course), *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -88,14 +87,15 @@ def run_patched(suite: Path, *args: str) -> dict:
 
 def test_grade_reports_a_grading_error_and_needs_a_human(tmp_path):
     """A test without points used to make it and every later test vanish from the result."""
-    suite = broken_suite(tmp_path / "suites", ASSIGNMENT, "no points")
-    out = run_patched(suite, "grade", str(solution_path(ASSIGNMENT)))
+    course = make_course(tmp_path, [ASSIGNMENT])
+    broken_suite(course / "graders", ASSIGNMENT, "no points")
+    out = run_patched(course, "grade", str(solution_path(ASSIGNMENT)))
     assert out["tests"] == 0 and out["needs_human"]
     assert any("test_batch_size_larger_than_data" in e and "points" in e for e in out["errors"]), out
 
 
 def test_autograde_refuses_to_start(tmp_path):
-    suite = broken_suite(tmp_path / "suites", ASSIGNMENT, "does not import")
     course = make_course(tmp_path, [ASSIGNMENT])
-    out = run_patched(suite, "autograde", str(course))
+    broken_suite(course / "graders", ASSIGNMENT, "does not import")
+    out = run_patched(course, "autograde")
     assert "refused" in out and "test_data_iter.py" in out["refused"] and "does not import" in out["refused"]

@@ -23,12 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from autograder.corpus.linreg_scratch import WRONG
+from autograder.corpus import cases
 from autograder.course import nbgrader
 from autograder.engine import sandbox
 from tests.batch_helpers import ASSIGNMENT, answered, autograde, hand_in, results, sqlite_url, stored
 from tests.course_helpers import make_course, run
 from tests.hostile.cases import CHANNEL, FORGED
+
+WRONG = cases("linreg_scratch").WRONG
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     sandbox.preflight("auto")[0] is None, reason=f"no isolating sandbox here: {sandbox.preflight('auto')[1]}")]

@@ -9,7 +9,6 @@ them.
 from __future__ import annotations
 
 import csv
-import importlib
 import json
 import math
 import os
@@ -28,19 +27,7 @@ from autograder.assignment import Assignment
 from autograder.corpus import ROOT, release_path, submission, write
 from autograder.course import nbgrader
 from autograder.results import part_scores
-from autograder.variants import (
-    PROFILES,
-    VariantError,
-    batches_per_epoch,
-    check_convergence,
-    check_limits,
-    draw_params,
-    parse_overrides,
-    sci,
-    setup_mismatches,
-    stability_limit,
-    write_variant,
-)
+from autograder.variants import VariantError, rules_of, sci, setup_mismatches, write_variant
 from tests.conftest import AUTOGRADER, grade
 from tests.course_helpers import make_course
 
@@ -60,7 +47,15 @@ def run(args: list[str], course: Path, timeout: int = 600) -> subprocess.Complet
 
 
 def corpus(base: str):
-    return importlib.import_module(f"autograder.corpus.{base}")
+    return Assignment.load(base, ROOT).grader.corpus()
+
+
+def rules(base: str):
+    return rules_of(Assignment.load(base, ROOT))
+
+
+THEORY = Assignment.load(SCRATCH, ROOT).grader.module("variants")  # the linear-regression theory
+SGD = Assignment.load(SCRATCH, ROOT).grader.module("sgd")
 
 
 def case_cells(base: str, name: str) -> dict[str, str]:
@@ -133,8 +128,8 @@ def nothing_left(course: Path, name: str) -> None:
 
 @pytest.mark.parametrize("base", SEEDS)
 def test_seeded_draws_are_reproducible_and_cover_the_ranges(base):
-    draws = [draw_params(PROFILES[base], seed, {}) for seed in SEEDS[base]]
-    assert draws == [draw_params(PROFILES[base], seed, {}) for seed in SEEDS[base]]
+    draws = [rules(base).draw(seed, {}) for seed in SEEDS[base]]
+    assert draws == [rules(base).draw(seed, {}) for seed in SEEDS[base]]
     assert {2, 10} <= {len(p["true_w"]) for p in draws}
     assert sum(p["num_examples"] % p["batch_size"] != 0 for p in draws) == 4
     assert len({p["batch_size"] for p in draws}) >= 3 and len({p["lr"] for p in draws}) >= 3
@@ -142,17 +137,17 @@ def test_seeded_draws_are_reproducible_and_cover_the_ranges(base):
 
 @pytest.mark.parametrize("base", SEEDS)
 def test_many_draws_stay_inside_the_limits_and_well_below_the_stability_limit(base):
-    profile = PROFILES[base]
+    profile = rules(base)
     for seed in range(300):
-        p = draw_params(profile, seed, {})
-        assert check_limits(p) == [], (seed, p)
-        assert p["lr"] * profile.lr_scale <= stability_limit(len(p["true_w"]), p["batch_size"]) / 3, (seed, p)
+        p = profile.draw(seed, {})
+        assert THEORY.check_limits(p) == [], (seed, p)
+        assert p["lr"] * profile.lr_scale <= SGD.stability_limit(len(p["true_w"]), p["batch_size"]) / 3, (seed, p)
         assert p["num_epochs"] >= 2 and 0.001 <= p["noise"] <= 0.05
 
 
 def test_overrides_win_and_leave_the_other_draws_alone():
-    plain = draw_params(PROFILES[SCRATCH], 5, {})
-    fixed = draw_params(PROFILES[SCRATCH], 5, parse_overrides(["batch_size=25", "true_w=1,2,3"], list(plain)))
+    plain = rules(SCRATCH).draw(5, {})
+    fixed = rules(SCRATCH).draw(5, rules(SCRATCH).parse_overrides(["batch_size=25", "true_w=1,2,3"]))
     assert fixed["batch_size"] == 25 and fixed["true_w"] == [1.0, 2.0, 3.0]
     assert (fixed["true_b"], fixed["noise"], fixed["num_examples"]) == (
         plain["true_b"], plain["noise"], plain["num_examples"])
@@ -164,15 +159,15 @@ def test_overrides_win_and_leave_the_other_draws_alone():
 ])
 def test_bad_overrides_are_refused(item, message):
     with pytest.raises(VariantError, match=message):
-        parse_overrides([item], ["true_w", "lr", "num_epochs"])
+        rules(SCRATCH).parse_overrides([item])
 
 
 def test_out_of_range_parameters_say_which_to_change():
-    p = {**draw_params(PROFILES[SCRATCH], 1, {}), "batch_size": 1, "true_w": [1.0] * 12}
-    problems = "\n".join(check_limits(p))
+    p = {**rules(SCRATCH).draw(1, {}), "batch_size": 1, "true_w": [1.0] * 12}
+    problems = "\n".join(THEORY.check_limits(p))
     assert "true_w has 12 values" in problems and "batch_size = 1 is outside" in problems
-    many = {**draw_params(PROFILES[SCRATCH], 1, {}), "num_epochs": 100, "batch_size": 2, "num_examples": 1000}
-    assert any("lower num_epochs" in m for m in check_limits(many))
+    many = {**rules(SCRATCH).draw(1, {}), "num_epochs": 100, "batch_size": 2, "num_examples": 1000}
+    assert any("lower num_epochs" in m for m in THEORY.check_limits(many))
 
 
 def test_notebook_numbers_are_written_like_the_base():
@@ -183,8 +178,8 @@ def test_notebook_numbers_are_written_like_the_base():
 @pytest.mark.parametrize("base", SEEDS)
 def test_base_setup_cell_carries_its_parameters(base):
     asg = Assignment.load(base, ROOT)
-    assert setup_mismatches(asg.setup_code(), asg.params) == []
-    assert setup_mismatches(asg.setup_code().replace("lr = 0.03", "lr = 0.3"), asg.params) == [
+    assert setup_mismatches(asg.setup_code(), asg.params, rules(base).setup_names) == []
+    assert setup_mismatches(asg.setup_code().replace("lr = 0.03", "lr = 0.3"), asg.params, rules(base).setup_names) == [
         "lr = 0.3 in the set-up cell, 0.03 in assignment.json"]
 
 
@@ -195,28 +190,28 @@ def staged(folder: Path, base: str, params: dict) -> Assignment:
     """The variant's solutions/ folder in a bare course, without nbgrader or grading."""
     folder.mkdir(parents=True)
     shutil.copy2(ROOT / "nbgrader_config.py", folder / "nbgrader_config.py")
-    write_variant(folder, Assignment.load(base, ROOT), PROFILES[base], "staged", params, {})
+    write_variant(folder, Assignment.load(base, ROOT), rules(base), "staged", params, {})
     return Assignment.load("staged", folder)
 
 
 def test_too_few_epochs_are_refused_and_the_suggested_number_converges(tmp_path):
-    params = {**draw_params(PROFILES[SCRATCH], 1, {}), "lr": 0.005, "num_epochs": 2}
-    problems, _ = check_convergence(staged(tmp_path / "few", SCRATCH, params), PROFILES[SCRATCH])
+    params = {**rules(SCRATCH).draw(1, {}), "lr": 0.005, "num_epochs": 2}
+    problems, _ = rules(SCRATCH).check_convergence(staged(tmp_path / "few", SCRATCH, params))
     assert len(problems) == 1 and problems[0].startswith("num_epochs = 2 is too few"), problems
     suggested = int(re.search(r"Change num_epochs to (\d+) or more", problems[0])[1])
     fixed = {**params, "num_epochs": suggested}
-    assert check_limits(fixed) == []
-    assert check_convergence(staged(tmp_path / "enough", SCRATCH, fixed), PROFILES[SCRATCH])[0] == []
+    assert THEORY.check_limits(fixed) == []
+    assert rules(SCRATCH).check_convergence(staged(tmp_path / "enough", SCRATCH, fixed))[0] == []
 
 
 @pytest.mark.parametrize("base, lr", [(SCRATCH, 1.5), (CONCISE, 0.7)])
 def test_a_diverging_lr_is_refused_and_the_suggested_lr_converges(tmp_path, base, lr):
-    params = {**draw_params(PROFILES[base], 1, {}), "lr": lr, "num_epochs": 4}
-    problems, _ = check_convergence(staged(tmp_path / "fast", base, params), PROFILES[base])
+    params = {**rules(base).draw(1, {}), "lr": lr, "num_epochs": 4}
+    problems, _ = rules(base).check_convergence(staged(tmp_path / "fast", base, params))
     assert len(problems) == 1 and problems[0].startswith(f"lr = {lr:g} is too large"), problems
     suggested = float(re.search(r"change lr to ([0-9.]+) or less", problems[0])[1])
     fixed = {**params, "lr": suggested}
-    assert check_convergence(staged(tmp_path / "slow", base, fixed), PROFILES[base])[0] == []
+    assert rules(base).check_convergence(staged(tmp_path / "slow", base, fixed))[0] == []
 
 
 # -- whole variants through the command ----------------------------------------------------
@@ -376,5 +371,5 @@ def test_students_get_different_inputs_and_a_regrade_is_identical(tmp_path):
 
 
 def test_batches_per_epoch_counts_the_smaller_last_batch():
-    assert batches_per_epoch({"num_examples": 1000, "batch_size": 10}) == 100
-    assert batches_per_epoch({"num_examples": 1001, "batch_size": 10}) == 101
+    assert THEORY.batches_per_epoch({"num_examples": 1000, "batch_size": 10}) == 100
+    assert THEORY.batches_per_epoch({"num_examples": 1001, "batch_size": 10}) == 101

@@ -10,10 +10,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.corpus import submission, write
-from autograder.corpus.linreg_scratch import WRONG
+from autograder.corpus import cases, submission, write
 from autograder.watch import watch
 from tests.course_helpers import make_course, run
+
+WRONG = cases("linreg_scratch").WRONG
 
 pytestmark = pytest.mark.slow  # nbgrader's exchange commands and grading processes: minutes
 

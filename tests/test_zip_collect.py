@@ -13,8 +13,7 @@ import zipfile
 import nbformat
 import pytest
 
-from autograder.corpus import release_path
-from autograder.corpus.linreg_scratch import WRONG
+from autograder.corpus import cases, release_path
 from tests.batch_helpers import (
     ASSIGNMENT,
     answered,
@@ -25,6 +24,8 @@ from tests.batch_helpers import (
     stored,
 )
 from tests.course_helpers import make_course, run
+
+WRONG = cases("linreg_scratch").WRONG
 
 pytestmark = pytest.mark.slow
 

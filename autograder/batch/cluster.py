@@ -9,10 +9,11 @@ the data and re-runs what a dead worker was doing; the kit adds only what gradin
   at a time. Only the client writes the gradebook and the course's files.
 - The course travels once, scattered to the workers: ``nbgrader_config.py``, the assignment's
   source folder and a snapshot of the gradebook holding only this assignment's cells (what
-  nbgrader's ``OverwriteCells`` and ``OverwriteKernelspec`` read). The hidden suites do not
-  travel: they come with the kit, which must be installed on every node.
-- A worker whose kit differs from the client's (version, code, the assignment's suite and
-  probes, torch, nbgrader) is refused before it grades anything: it would grade differently.
+  nbgrader's ``OverwriteCells`` and ``OverwriteKernelspec`` read), and the course's own
+  assignment folder if it has one. The kit's assignment folders do not travel: they come with
+  the kit, which must be installed on every node.
+- A worker whose kit differs from the client's (version, code, the kit's assignment folder,
+  torch, nbgrader) is refused before it grades anything: it would grade differently.
   It is checked when the batch starts and again by every task, for workers that join later.
 - GPU routing uses Dask resources: with a worker started with ``--resources GPU=1``, every
   submission goes to GPU workers, so every student's CUDA checks run; workers without it
@@ -39,6 +40,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from autograder import graders
 from autograder.assignment import PACKAGE_DIR, Assignment
 from autograder.batch.job import Job, JobOutcome
 
@@ -76,17 +78,18 @@ def _digest(paths: Iterable[Path], base: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def kit_identity(suite: str) -> dict[str, str]:
-    """The versions and digests a grade depends on: equal on both sides, or no grading."""
-    if suite not in _IDENTITY:
-        code = [p for p in PACKAGE_DIR.rglob("*.py")
-                if p.relative_to(PACKAGE_DIR).parts[0] not in ("suites", "probes")]
-        graded_by = [*(PACKAGE_DIR / "suites" / suite).rglob("*.py"), PACKAGE_DIR / "probes" / f"{suite}.py"]
-        _IDENTITY[suite] = {
+def kit_identity(grader: str) -> dict[str, str]:
+    """The versions and digests a grade depends on: equal on both sides, or no grading. An
+    assignment folder of the kit's own is compared; a course's own travels in the course bundle."""
+    if grader not in _IDENTITY:
+        code = [p for p in PACKAGE_DIR.rglob("*.py")]
+        folder = graders.KIT_COURSE / graders.FOLDER / grader
+        graded_by = [p for p in folder.rglob("*.py") if "__pycache__" not in p.parts] if folder.is_dir() else []
+        _IDENTITY[grader] = {
             "autograder": metadata.version("autograder"), "torch": metadata.version("torch"),
             "nbgrader": metadata.version("nbgrader"), "kit code": _digest(code, PACKAGE_DIR),
-            f"suite {suite}": _digest([p for p in graded_by if p.exists()], PACKAGE_DIR)}
-    return _IDENTITY[suite]
+            f"assignment folder {grader}": _digest(graded_by, folder) if graded_by else "sent with the course"}
+    return _IDENTITY[grader]
 
 
 def refusal(address: str, theirs: Any, ours: dict[str, str]) -> str:
@@ -100,8 +103,9 @@ def refusal(address: str, theirs: Any, ours: dict[str, str]) -> str:
 
 # -- the course, as the workers receive it ---------------------------------------------------
 
-def course_bundle(root: Path, db_url: str, assignment: str) -> bytes:
-    """``nbgrader_config.py``, ``solutions/ASSIGNMENT/`` and a gradebook snapshot, as a tar.gz."""
+def course_bundle(root: Path, db_url: str, assignment: str, grader: str) -> bytes:
+    """``nbgrader_config.py``, ``solutions/ASSIGNMENT/``, the course's own assignment folder if the
+    assignment is graded by one, and a gradebook snapshot, as a tar.gz."""
     buffer = io.BytesIO()
     with tempfile.TemporaryDirectory(prefix="autograder-bundle-") as tmp:
         snapshot = Path(tmp) / SNAPSHOT
@@ -109,6 +113,9 @@ def course_bundle(root: Path, db_url: str, assignment: str) -> bytes:
         with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
             tar.add(root / "nbgrader_config.py", "nbgrader_config.py")
             tar.add(root / "solutions" / assignment, f"solutions/{assignment}")
+            own = root / graders.FOLDER / grader
+            if own.is_dir():
+                tar.add(own, f"{graders.FOLDER}/{grader}", filter=lambda t: None if "__pycache__" in t.name else t)
             tar.add(snapshot, SNAPSHOT)
     return buffer.getvalue()
 
@@ -159,8 +166,8 @@ class RemoteJob:
     notebooks: tuple[str, ...]
     files: dict[str, bytes]  # the submission folder's notebooks: name -> contents
     device: str  # --device as the TA gave it
-    suite: str
-    identity: dict[str, str]  # the client's kit_identity(suite)
+    grader: str
+    identity: dict[str, str]  # the client's kit_identity(grader)
     preload: tuple[str, ...]
     bundle_digest: str
 
@@ -179,7 +186,7 @@ def grade_on_worker(task: RemoteJob, bundle: bytes) -> JobOutcome:
 
     worker = get_worker()
     with _LOCK:
-        mine = kit_identity(task.suite)
+        mine = kit_identity(task.grader)
         if mine != task.identity:
             raise WorkerRefused(worker.address, refusal(worker.address, mine, task.identity))
         if multiprocessing.current_process().daemon:
@@ -238,8 +245,8 @@ class DaskExecutor:
         from distributed import Client
 
         self.root, self.assignment, self.device, self.preload = root, assignment, device, preload
-        self.suite = Assignment.load(assignment, root).suite
-        self.identity = kit_identity(self.suite)
+        self.grader = Assignment.load(assignment, root).grader.name
+        self.identity = kit_identity(self.grader)
         try:
             self.client = Client(scheduler, timeout=connect_seconds, set_as_default=False)
         except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a bad address
@@ -250,7 +257,7 @@ class DaskExecutor:
         try:
             self.good, self.refused = self._check_workers(scheduler, connect_seconds)
             self.resources = self._route(device)
-            bundle = course_bundle(root, coursedir.db_url, assignment)
+            bundle = course_bundle(root, coursedir.db_url, assignment, self.grader)
             self.bundle_digest = hashlib.sha256(bundle).hexdigest()
             self.bundle = self.client.scatter(bundle, broadcast=True, hash=False)
         except BaseException:
@@ -263,7 +270,7 @@ class DaskExecutor:
         except Exception:  # noqa: BLE001 - dask's TimeoutError
             raise ClusterError(f"the Dask scheduler at {scheduler} has no workers (waited {seconds:g} s): "
                                "start them with `dask worker ADDRESS --nthreads 1`") from None
-        found = self.client.run(kit_identity, self.suite, on_error="return")
+        found = self.client.run(kit_identity, self.grader, on_error="return")
         refused = {addr: refusal(addr, theirs, self.identity) for addr, theirs in found.items()
                    if theirs != self.identity}
         for message in refused.values():
@@ -286,7 +293,7 @@ class DaskExecutor:
     def submit(self, job: Job) -> Future[JobOutcome]:
         folder = Path(job.folder)
         files = {p.name: p.read_bytes() for p in sorted(folder.glob("*.ipynb")) if p.is_file()}
-        task = RemoteJob(job.student, job.assignment, job.notebooks, files, self.device, self.suite,
+        task = RemoteJob(job.student, job.assignment, job.notebooks, files, self.device, self.grader,
                          self.identity, self.preload, self.bundle_digest)
         bridge: Future[JobOutcome] = Future()
         self._send(task, job, bridge, 0)

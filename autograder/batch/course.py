@@ -98,14 +98,16 @@ def extra_notebooks(folder: Path, notebooks: tuple[str, ...] | list[str]) -> str
 
 
 def grader_digest(assignment: Assignment) -> str:
-    """Changes when what decides a grade changes: the suite, its probes, the parameters, the source."""
+    """Changes when what decides a grade changes: the assignment folder's suite, probes and hints,
+    the kit's helpers they use and its engine, the parameters, the source."""
     from autograder.assignment import PACKAGE_DIR
 
     h = hashlib.sha256()
-    files = [*sorted(assignment.suite_dir.rglob("*.py")), PACKAGE_DIR / "probes" / f"{assignment.suite}.py",
-             PACKAGE_DIR / "probes" / "__init__.py", PACKAGE_DIR / "engine" / "checks.py",  # the suites' helpers
+    kit = [PACKAGE_DIR / "checks.py", PACKAGE_DIR / "probes.py", PACKAGE_DIR / "results.py",
+           *sorted((PACKAGE_DIR / "engine").glob("*.py"))]
+    files = [*assignment.grader.grading_files(), *kit,
              assignment.source_notebook, assignment.source_notebook.parent / "assignment.json"]
     for path in files:
         if path.exists():
-            h.update(path.name.encode() + b"\0" + path.read_bytes())
+            h.update(str(path.relative_to(path.parents[1])).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()

@@ -163,7 +163,7 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
     with GradebookWriter(coursedir.db_url, coursedir.course_id, assignment, config) as writer:
         todo, digests = plan([s for s in submissions if s.student not in unsafe], writer, coursedir,
                              assignment, reports, grader, force)
-        pool = Pool(writer.notebooks, assignment, root, device, asg.probe_module, coursedir, scheduler)
+        pool = Pool(writer.notebooks, assignment, root, device, asg.grader.preload(), coursedir, scheduler)
     summary.skipped = [s.student for s in submissions if s not in todo and s.student not in unsafe]
     env = outputs.templates()
 
@@ -277,9 +277,9 @@ class Pool:
     """Grading processes over submissions (``executors``); outcomes are stored here as they arrive."""
 
     def __init__(self, notebooks: tuple[str, ...], assignment: str, root: Path, device: str,
-                 probe_module: str, coursedir: Any = None, scheduler: str | None = None) -> None:
+                 preload: tuple[str, ...], coursedir: Any = None, scheduler: str | None = None) -> None:
         self.notebooks, self.assignment, self.root, self.device = notebooks, assignment, root, device
-        self.probe_module = probe_module  # the fork servers import it once
+        self.preload = preload  # what the probes import: the fork servers import it once
         self.coursedir, self.scheduler = coursedir, scheduler
         self.store: Any = None  # set before collecting: stores one outcome
         self.executor: Executor | None = None
@@ -289,7 +289,7 @@ class Pool:
         self.close(now=False)
         self.executor = open_executor(scheduler=self.scheduler, root=self.root, coursedir=self.coursedir,
                                       assignment=self.assignment, device=self.device,
-                                      preload=(self.probe_module,), jobs=jobs, method=method)
+                                      preload=self.preload, jobs=jobs, method=method)
         return {self.executor.submit(Job(sub.student, self.assignment, str(sub.folder), self.notebooks)): sub
                 for sub in todo}
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from autograder.assignment import Assignment
+from autograder.graders import make_importable
 from autograder.notebook import grade_cell_part, read_notebook
 
 _checked: dict[tuple[str, str], list[str]] = {}
@@ -91,6 +92,7 @@ def suite_problems(asg: Assignment) -> list[str]:
 
     key = (str(asg.suite_dir), str(asg.source_notebook))
     if key not in _checked:
+        make_importable(asg.grader)
         _checked[key] = check_suite_dir(asg.suite_dir, grade_cell_points(asg.source_notebook),
                                         pytest_args(asg.suite_dir))
     return _checked[key]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 FLAGS = [
-    ("reaches into the grader's modules", r"\bautograder\b|\bsys\.modules\b"),
+    ("reaches into the grader's modules", r"\bautograder\b|\bassignment_probes\b|\bsys\.modules\b"),
     ("inspects the call stack or other objects' globals",
      r"_getframe|\bf_back\b|\bf_locals\b|\bf_globals\b|__globals__|\binspect\.(stack|currentframe|getouterframes)"
      r"|\bgc\.get_(objects|referrers)"),

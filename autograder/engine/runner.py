@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from autograder import graders
 from autograder.assignment import Assignment, AssignmentError, find_course_root, list_assignments
 from autograder.engine.contract import suite_problems
 from autograder.engine.review import review_flags
@@ -43,17 +44,10 @@ from autograder.results import build_result
 
 log = logging.getLogger("autograder")
 
-# Known PyTorch and Python errors, and what they usually mean in this chapter.
-KNOWN_ERRORS = [
-    ("leaf Variable that requires grad is being used in an in-place operation",
-     "Update the parameters inside `with torch.no_grad():` so autograd does not track the step."),
+# Errors any assignment's students meet; an assignment folder's ``hints.py`` adds its own, first.
+COMMON_HINTS = [
     ("NotImplementedError", "This is still the stub: replace `raise NotImplementedError()` "
      "with your code."),
-    ("must match the size of tensor", "Shapes do not line up: `X * w` multiplies elementwise; "
-     "use `torch.matmul(X, w)` (or `X @ w`) for the matrix product."),
-    ("mat1 and mat2 shapes cannot be multiplied", "Check the shapes: X is (n, d) and w is (d, 1)."),
-    ("unsupported operand type(s) for *: 'NoneType'", "A `.grad` was None: the loss is not "
-     "connected to this tensor, or the gradient was read before `backward()`."),
     ("File too large", "Your code printed or wrote too much output; remove prints inside loops."),
 ]
 
@@ -79,6 +73,7 @@ class GradingPlugin:
         self.expected_signatures = expected_signatures or {}
         self.student_cells = student_cells or []
         self.student_signatures = functions_defined(self.student_cells)
+        self.hints = [*assignment.grader.hints(), *COMMON_HINTS] if assignment is not None else COMMON_HINTS
         self.entries: list[dict[str, Any]] = []
         self.errors: list[str] = []
         self.selected: list[str] = []  # the ids of the tests that were to run
@@ -187,7 +182,7 @@ class GradingPlugin:
                         yours = self.student_signatures.get(tag, "not found")
                         return (f"{text}\nHint: the grader calls `{expected}`, as the assignment defines "
                                 f"it; your definition is `{yours}`. Keep the given signature.")
-            for needle, hint in KNOWN_ERRORS:
+            for needle, hint in self.hints:
                 if needle in f"{exc.type}: {exc.message}":
                     return f"{text}\nHint: {hint}"
             return text
@@ -228,6 +223,7 @@ def functions_defined(cells: list[tuple[str, str]]) -> dict[str, str]:
 
 def run_suite(student: Student, assignment: Assignment, device: str, **kwargs: Any) -> GradingPlugin:
     plugin = GradingPlugin(student, assignment, device, **kwargs)
+    graders.make_importable(assignment.grader)  # its suite imports the folder's own helpers
     with contextlib.redirect_stdout(io.StringIO()):
         plugin.exit_code = int(pytest.main(pytest_args(assignment.suite_dir), plugins=[plugin]))
     return plugin
@@ -289,9 +285,9 @@ def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Pa
             notes.append(f"Your notebook is {size / 2**20:.0f} MB; the grader reads only its code and ignores "
                          "outputs, but clear them before you submit (Kernel > Restart & Clear Output).")
     submitted = [(c.grade_id, c.source) for c in cells]
-    context([asg.probe_module])  # when the fork server is not running yet, it imports the probes
+    context(asg.grader.preload())  # when the fork server is not running yet, it imports what the probes do
     student = Student(setup=asg.setup_code(), cells=submitted,
-                      probe_module=asg.probe_module, seed_base=f"{asg.name}:{student_id}",
+                      probes=str(asg.grader.probes_file), seed_base=f"{asg.name}:{student_id}",
                       device=worker_device(device), limits=limits or Limits.from_env(), unavailable=problem,
                       private=[str(root), str(path.resolve().parent), *(private or [])])
     try:

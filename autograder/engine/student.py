@@ -38,9 +38,9 @@ from autograder.engine.protocol import MAX_MESSAGE_BYTES, ProtocolError, clean_t
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 LIMITS_ENV = "AUTOGRADER_LIMITS"
 SANDBOX_ENV = "AUTOGRADER_SANDBOX"
-# The kit's files a worker may see (besides its own probe module): what it imports to run.
+# The kit's files a worker may see (besides its assignment's probes.py): what it imports to run.
 WORKER_FILES = ("__init__.py", "engine/__init__.py", "engine/worker.py", "engine/protocol.py",
-                "engine/sandbox.py", "probes/__init__.py")
+                "engine/sandbox.py", "probes.py")
 # nbgrader's default exchange folders (every student's submissions and feedback), hidden from
 # workers whatever the course's configuration, which ``grade(private=...)`` adds to.
 NBGRADER_EXCHANGES = ("/usr/local/share/nbgrader/exchange", "/srv/nbgrader/exchange")
@@ -55,7 +55,7 @@ _CONTEXT: multiprocessing.context.BaseContext | None = None
 def context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseContext:
     """A fork server that has imported torch once; each worker is a cheap fork of it.
 
-    ``preload`` names probe modules to import there too (the concise probes bring
+    ``preload`` names modules the probes import, to import there too (the concise probes bring
     torch._dynamo, 2-3 s); it counts only before the server starts, and a module it does not
     hold is imported by each worker instead.
     """
@@ -186,7 +186,7 @@ def choose_mode(limits: Limits, device: str = "cpu") -> str:
         failures = []
         for mode in sandbox.candidates(limits.sandbox):
             try:
-                Student(setup="", cells=[], probe_module="autograder.probes", limits=limits, device=device,
+                Student(setup="", cells=[], probes="", limits=limits, device=device,
                         mode=mode).close(start=True)
             except WorkerFault as exc:
                 failures.append(f"{mode}: {exc}")
@@ -244,7 +244,7 @@ def shutdown() -> None:
 class Student:
     setup: str
     cells: list[tuple[str, str]]
-    probe_module: str
+    probes: str = ""  # the assignment folder's probes.py ("": only autograder.probes')
     seed_base: str = ""
     device: str = "cpu"
     limits: Limits = field(default_factory=Limits)
@@ -444,7 +444,7 @@ class Student:
         """A new worker in ``self.mode``; returns once it confirmed its sandbox, before any student code."""
         self._workdir = tempfile.mkdtemp(prefix="autograder-worker-")
         spec = {"workdir": self._workdir, "setup": self.setup, "cells": self.cells,
-                "probe_module": self.probe_module, "limits": self.limits.for_worker(self.device),
+                "probes": self.probes, "limits": self.limits.for_worker(self.device),
                 "sandbox": self._sandbox_spec()}
         ctx = context()
         self._conn, child = ctx.Pipe(duplex=True)
@@ -470,9 +470,7 @@ class Student:
         private = {*self.private, str(Path.home()), os.getcwd(), *NBGRADER_EXCHANGES}
         if PACKAGE_DIR.parent.name not in ("site-packages", "dist-packages"):
             private.add(str(PACKAGE_DIR.parent))  # a source checkout: the course, tests and git history
-        files = [PACKAGE_DIR / f for f in WORKER_FILES]
-        probe = PACKAGE_DIR.parent.joinpath(*self.probe_module.split("."))
-        files.append(probe.with_suffix(".py") if probe.with_suffix(".py").is_file() else probe / "__init__.py")
+        files = [PACKAGE_DIR / f for f in WORKER_FILES] + ([Path(self.probes)] if self.probes else [])
         return {"mode": self.mode, "private": sorted(private), "package_dir": str(PACKAGE_DIR),
                 "files": sorted({str(f) for f in files}), "device": self.device}
 

@@ -1,9 +1,9 @@
 """The untrusted side: a forked child that loads one submission and answers probes.
 
 It runs the assignment's set-up cell and the student's answer cells in a fresh namespace,
-then serves requests from the grader: "run probe P with these arrays". A probe (in
-``autograder.probes.<suite>``) calls the student's functions and describes what they did as
-plain data. Nothing here decides a score; everything sent back is re-checked by the grader.
+then serves requests from the grader: "run probe P with these arrays". A probe (in the
+assignment folder's ``probes.py``, or ``autograder.probes``) calls the student's functions and
+describes what they did as plain data. Nothing here decides a score; everything sent back is re-checked by the grader.
 
 This module is imported once by the fork server (paying for torch and matplotlib once), and
 ``main`` runs in each child it forks.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import importlib.util
 import io
 import linecache
 import os
@@ -36,6 +37,7 @@ from autograder.engine.protocol import decode, encode  # noqa: E402
 
 CELL_FILENAME = "<answer cell {}>"
 SETUP_FILENAME = "<set-up cell>"
+PROBES_MODULE = "assignment_probes"  # the assignment folder's probes.py, in the worker
 
 
 class CappedStream(io.TextIOBase):
@@ -100,6 +102,21 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
+def load_probes(path: str) -> dict[str, Any]:
+    """name -> probe: every assignment's (``autograder.probes``), then those of the assignment
+    folder's ``probes.py`` (its imports are already in the fork server: this costs milliseconds)."""
+    from autograder import probes as common
+
+    modules = [common]
+    if path:
+        module_spec = importlib.util.spec_from_file_location(PROBES_MODULE, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[PROBES_MODULE] = module
+        module_spec.loader.exec_module(module)
+        modules.append(module)
+    return {name[len("probe_"):]: getattr(m, name) for m in modules for name in dir(m) if name.startswith("probe_")}
+
+
 def main(conn: Any, spec: dict[str, Any]) -> None:
     """Runs in the forked child: sandbox, then answer the grader's requests until told to stop.
 
@@ -123,9 +140,7 @@ def main(conn: Any, spec: dict[str, Any]) -> None:
     sys.stdout = sys.stderr = stream
     # Imported, and the probes looked up, before the sandbox hides the disk and before student
     # code could replace them in the module.
-    probes = importlib.import_module(spec["probe_module"])
-    probe_table = {name[len("probe_"):]: getattr(probes, name) for name in dir(probes)
-                   if name.startswith("probe_")}
+    probe_table = load_probes(spec["probes"])
     send = conn.send_bytes
     try:
         mode = sandbox.enter(spec, keep_fds=(conn.fileno(),))  # forks: only the sandboxed child comes back

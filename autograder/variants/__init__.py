@@ -4,36 +4,26 @@
 overrides any of them), writes the variant's notebook and parameter file into a *staging*
 copy of the course, and checks it there:
 
-1. the book's training loop, run with the reference solution, converges with the chosen
-   hyperparameters (several data sets; random and zero start and uneven batches where the
-   suite checks those);
+1. the assignment's own convergence check (for linear regression: the book's training loop,
+   run with the reference solution, converges with the chosen hyperparameters);
 2. nbgrader generates the release (the stubs);
-3. the reference scores full marks, the stubs zero, every wrong submission of the kit's
+3. the reference scores full marks, the stubs zero, every wrong submission of the assignment's
    corpus loses points at its part, and every differently-right one keeps full marks.
 
 Only then are ``solutions/NAME/`` copied into the course and ``assignments/NAME/``
 generated with nbgrader. A refused variant leaves nothing behind, and the refusal says
-which parameter to change. A variant uses its base's hidden suite, which reads the
-parameters from ``solutions/NAME/assignment.json``.
+which parameter to change. A variant is graded by its base's assignment folder, whose suite
+reads the parameters from ``solutions/NAME/assignment.json``.
 
-Modules: ``params`` (ranges, draws, SGD theory), ``notebook`` (rewriting the notebook),
-``profiles`` (what each suite needs), ``validate`` (the checks), ``create`` (the commands).
+What is generic lives here: ``rules`` (what an assignment's ``variants.py`` provides),
+``notebook`` (rewriting the notebook), ``validate`` (the grading check), ``create`` (the
+commands). What is the assignment's (its parameters' ranges and theory) is in its folder.
 """
 
-from autograder.variants.create import create_variant, root_base, variant_table, write_variant
+from autograder.variants.create import create_variant, root_base, rules_of, variant_table, write_variant
 from autograder.variants.notebook import sci, setup_mismatches, setup_values
-from autograder.variants.params import (
-    VariantError,
-    batches_per_epoch,
-    check_limits,
-    draw_params,
-    parse_overrides,
-    stability_limit,
-)
-from autograder.variants.profiles import PROFILES, Profile, Run
-from autograder.variants.validate import check_convergence, check_grading
+from autograder.variants.rules import Rules, VariantError
+from autograder.variants.validate import check_grading
 
-__all__ = ["PROFILES", "Profile", "Run", "VariantError", "batches_per_epoch", "check_convergence",
-           "check_grading", "check_limits", "create_variant", "draw_params", "parse_overrides",
-           "root_base", "sci", "setup_mismatches", "setup_values", "stability_limit", "variant_table",
-           "write_variant"]
+__all__ = ["Rules", "VariantError", "check_grading", "create_variant", "root_base", "rules_of", "sci",
+           "setup_mismatches", "setup_values", "variant_table", "write_variant"]

@@ -23,11 +23,11 @@ from typing import Any
 import nbformat
 
 from autograder.assignment import SETUP_GRADE_ID, Assignment, AssignmentError, list_assignments
+from autograder.graders import GraderError
 from autograder.notebook import cell_by_grade_id
-from autograder.variants.notebook import number, setup_mismatches, variant_notebook
-from autograder.variants.params import SETUP_NAMES, VariantError, check_limits, draw_params
-from autograder.variants.profiles import Profile, profile_for
-from autograder.variants.validate import check_convergence, check_grading
+from autograder.variants.notebook import setup_mismatches, variant_notebook
+from autograder.variants.rules import Rules, VariantError, format_value
+from autograder.variants.validate import check_grading
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
@@ -39,20 +39,32 @@ def root_base(name: str, course: Path) -> Assignment:
     return Assignment.load(base, course) if base else asg
 
 
-def write_variant(course: Path, base: Assignment, profile: Profile, name: str, params: dict[str, Any],
+def rules_of(asg: Assignment) -> Rules:
+    """The variant rules of ``asg``'s assignment folder; refused when it has none."""
+    try:
+        rules = asg.grader.rules()
+    except GraderError as exc:
+        raise VariantError(str(exc)) from None
+    if rules is None:
+        raise VariantError(f"{asg.name} has no variants: its assignment folder {asg.grader.path} has no variants.py "
+                           "(docs/assignments.md)")
+    return rules
+
+
+def write_variant(course: Path, base: Assignment, rules: Rules, name: str, params: dict[str, Any],
                   provenance: dict[str, Any]) -> Path:
     """``solutions/NAME/`` in ``course``: the notebook, assignment.json, and the base's other files."""
     folder = course / "solutions" / name
     shutil.copytree(base.source_notebook.parent, folder,
                     ignore=shutil.ignore_patterns("*.ipynb", "assignment.json", ".ipynb_checkpoints"))
-    nb = variant_notebook(base, profile, name, params)
+    nb = variant_notebook(base, rules, name, params)
     nbformat.write(nb, folder / f"{name}.ipynb")
-    config = {"suite": base.suite, "base": base.name, **provenance, "params": params}
+    config = {"grader": base.grader.name, "base": base.name, **provenance, "params": params}
     text = json.dumps(config, indent=2)
     # Lists of numbers on one line, like the base's file: "true_w": [2.0, -3.4]
     text = re.sub(r"\[\s+([-+0-9.eE,\s]+?)\s+\]", lambda m: "[" + re.sub(r"\s+", " ", m[1]) + "]", text)
     (folder / "assignment.json").write_text(text + "\n")
-    wrong = setup_mismatches(cell_by_grade_id(nb, SETUP_GRADE_ID).source, params)
+    wrong = setup_mismatches(cell_by_grade_id(nb, SETUP_GRADE_ID).source, params, rules.setup_names)
     if wrong:
         raise AssignmentError("the variant's set-up cell does not carry its parameters: " + "; ".join(wrong))
     return folder
@@ -73,15 +85,15 @@ def create_variant(base_name: str, name: str, *, course: Path, seed: int | None 
         base = root_base(base_name, course)
     except AssignmentError as exc:
         raise VariantError(str(exc)) from None
-    profile = profile_for(base)
+    rules = rules_of(base)
     overrides = overrides or {}
     seed = secrets.randbelow(2**31) if seed is None else seed
     started = time.monotonic()
-    params = draw_params(profile, seed, overrides)
+    params = rules.draw(seed, overrides)
     report: dict[str, Any] = {"name": name, "base": base.name, "seed": seed, "params": params}
     log(f"variant {name} of {base.name}, seed {seed}" + (f", set {sorted(overrides)}" if overrides else ""))
     log("  " + "  ".join(f"{k}={format_value(v)}" for k, v in params.items()))
-    problems = check_limits(params)
+    problems = rules.check_limits(params)
     if problems:
         raise VariantError(refusal(name, problems))
 
@@ -90,7 +102,7 @@ def create_variant(base_name: str, name: str, *, course: Path, seed: int | None 
         shutil.copy2(course / "nbgrader_config.py", staging / "nbgrader_config.py")
         provenance = {"seed": seed, **({"set": sorted(overrides)} if overrides else {})}
         try:
-            write_variant(staging, base, profile, name, params, provenance)
+            write_variant(staging, base, rules, name, params, provenance)
         except AssignmentError as exc:
             raise VariantError(str(exc)) from None
         variant = Assignment.load(name, staging)
@@ -103,18 +115,16 @@ def create_variant(base_name: str, name: str, *, course: Path, seed: int | None 
         stubs = start_nbgrader(["generate_assignment", name, "--force", f"--CourseDirectory.root={staging}",
                                 f"--CourseDirectory.db_url=sqlite:///{staging / 'gradebook.db'}"], staging)
         try:
-            log("checking that the book's loop converges with the reference solution ...")
-            problems, report["convergence"] = check_convergence(variant, profile)
-            # What the notebook shows (exercise (d)'s rates) holds at these parameters: after the
-            # loop's own checks, whose messages say which parameter to change.
-            problems = problems or profile.notebook_checks(nbformat.read(variant.source_notebook, as_version=4),
-                                                           params)
+            log("checking that training converges with the reference solution ...")
+            problems, report["convergence"] = rules.check_convergence(variant)
+            # What the notebook shows (e.g. an exercise's rates) holds at these parameters: after the
+            # convergence checks, whose messages say which parameter to change.
+            problems = problems or rules.notebook_checks(nbformat.read(variant.source_notebook, as_version=4), params)
             report["seconds"] = {"convergence": round(time.monotonic() - started, 1)}
             if problems:
                 raise VariantError(refusal(name, problems))
-            c = report["convergence"]
-            log(f"  {c['runs']} runs: worst error {c['worst_error']:.3g} (tests allow {c['tolerance']:.3g}), "
-                f"worst final loss {c['worst_final_loss']:.3g} (notebook check < {c['loss_bound']:g})")
+            if report["convergence"].get("line"):
+                log("  " + report["convergence"].pop("line"))
             log("generating the release (the stubs) in a staging course ...")
             _, err = stubs.communicate(timeout=600)
             if stubs.returncode:
@@ -126,7 +136,7 @@ def create_variant(base_name: str, name: str, *, course: Path, seed: int | None 
                 stubs.communicate()
 
         log("grading the reference, the stubs and the corpus on the variant ...")
-        problems, report["grading"] = check_grading(staging, name, profile, base.params, log)
+        problems, report["grading"] = check_grading(staging, name, rules, base.params, log)
         report["seconds"]["grading"] = round(time.monotonic() - started, 1)
         if problems:
             raise VariantError(refusal(name, problems))
@@ -173,12 +183,6 @@ def refusal(name: str, problems: list[str]) -> str:
     return f"variant {name} refused, nothing was written:\n" + "\n".join(f"  - {p}" for p in problems)
 
 
-def format_value(value: Any) -> str:
-    if isinstance(value, list):
-        return "[" + ", ".join(number(v) for v in value) + "]"
-    return number(value) if isinstance(value, float) else str(value)
-
-
 def family(course: Path, name: str) -> list[str]:
     """The base of ``name`` (or ``name`` itself) and every variant made from it."""
     base = root_base(name, course).name
@@ -189,14 +193,13 @@ def family(course: Path, name: str) -> list[str]:
 
 def variant_table(course: Path, name: str) -> str:
     """A plain aligned table: one row per assignment, one column per parameter."""
-    header = ["assignment", "d", *SETUP_NAMES, "seed", "released"]
+    rules = rules_of(root_base(name, course))
+    header = ["assignment", *rules.columns({}), "seed", "released"]
     rows = [header]
     for n in family(course, name):
         config = json.loads((course / "solutions" / n / "assignment.json").read_text())
-        params = config.get("params", {})
         released = (course / "assignments" / n / f"{n}.ipynb").exists()
-        rows.append([n + ("" if config.get("base") else " (base)"), str(len(params.get("true_w", []))),
-                     *(format_value(params[k]) if k in params else "-" for k in SETUP_NAMES),
+        rows.append([n + ("" if config.get("base") else " (base)"), *rules.columns(config.get("params", {})).values(),
                      str(config.get("seed", "-")), "yes" if released else "no"])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()

@@ -1,7 +1,7 @@
 """A variant's notebook: the base's source with the new numbers in its set-up cell and its prose.
 
 The set-up cell is rewritten line by line (``lr = 0.03`` -> ``lr = 0.05``); the prose through the
-profile's list of (text in the base, its replacement), each of which must be found, so a change
+rules' list of (text in the base, its replacement), each of which must be found, so a change
 to the base notebook's wording fails loudly here instead of leaving old numbers in a variant.
 """
 
@@ -10,22 +10,14 @@ from __future__ import annotations
 import ast
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import nbformat
 import numpy as np
 
 from autograder.assignment import SETUP_GRADE_ID, Assignment, AssignmentError
 from autograder.notebook import cell_by_grade_id
-from autograder.variants.params import SETUP_NAMES
-
-if TYPE_CHECKING:
-    from autograder.variants.profiles import Profile
-
-
-def number(x: float) -> str:
-    """A number as the prose writes it: 2, -3.4, 0.01."""
-    return f"{x:g}"
+from autograder.variants.rules import Rules, number
 
 
 def sci(x: float, up: bool = False) -> str:
@@ -40,13 +32,6 @@ def sci(x: float, up: bool = False) -> str:
 
 def one_digit(x: float) -> str:
     return number(float(f"{x:.1g}"))
-
-
-def python_literal(key: str, value: Any) -> str:
-    """The right-hand side of the set-up cell's line for a parameter."""
-    if key == "true_w":
-        return f"torch.tensor([{', '.join(repr(float(v)) for v in value)}])"
-    return repr(value)
 
 
 def setup_values(code: str) -> dict[str, Any]:
@@ -67,11 +52,11 @@ def setup_values(code: str) -> dict[str, Any]:
     return values
 
 
-def setup_mismatches(code: str, params: dict[str, Any]) -> list[str]:
+def setup_mismatches(code: str, params: dict[str, Any], setup_names: dict[str, str]) -> list[str]:
     """Parameters the set-up cell does not carry, or carries with another value."""
     found = setup_values(code)
     wrong = []
-    for key, var in SETUP_NAMES.items():
+    for key, var in setup_names.items():
         if key not in params:
             continue
         got, want = found.get(var), params[key]
@@ -82,38 +67,38 @@ def setup_mismatches(code: str, params: dict[str, Any]) -> list[str]:
     return wrong
 
 
-def rewrite_setup(code: str, params: dict[str, Any]) -> str:
+def rewrite_setup(code: str, params: dict[str, Any], rules: Rules) -> str:
     for key, value in params.items():
-        var = SETUP_NAMES[key]
+        var = rules.setup_names[key]
         pattern = re.compile(rf"^{re.escape(var)}\s*=.*$", re.MULTILINE)
         if len(pattern.findall(code)) != 1:
             raise AssignmentError(f"the base's set-up cell must assign {var} exactly once, on one line")
-        code = pattern.sub(lambda _m, var=var, key=key, value=value: f"{var} = {python_literal(key, value)}",
+        code = pattern.sub(lambda _m, var=var, key=key, value=value: f"{var} = {rules.literal(key, value)}",
                            code)
     return code
 
 
-def replace_all(sources: list[str], pairs: list[tuple[str, str]], where: str) -> list[str]:
+def replace_all(sources: list[str], pairs: list[tuple[str, str]], where: str, rules_file: Any) -> list[str]:
     """Each (old, new) replaced in every source holding it; an old found nowhere is an error."""
     for old, new in pairs:
         if not any(old in source for source in sources):
             raise AssignmentError(f"the text {old[:60]!r} is no longer in {where}; update the "
-                                  "variant rules in autograder/variants/profiles.py")
+                                  f"variant rules in {rules_file}")
         sources = [source.replace(old, new) for source in sources]
     return sources
 
 
-def variant_notebook(base: Assignment, profile: Profile, name: str,
+def variant_notebook(base: Assignment, rules: Rules, name: str,
                      params: dict[str, Any]) -> nbformat.NotebookNode:
     """The base's source notebook with the new numbers in its set-up cell and its prose."""
     nb = nbformat.read(base.source_notebook, as_version=4)
     setup = cell_by_grade_id(nb, SETUP_GRADE_ID)
     if setup is None:
         raise AssignmentError(f"{base.source_notebook} has no set-up cell (grade_id 'setup')")
-    setup.source = rewrite_setup(setup.source, params)
-    pairs = profile.prose(base.params, params) + profile.code(base.params, params)
-    for cell, source in zip(nb.cells, replace_all([c.source for c in nb.cells], pairs,
-                                                  base.source_notebook.name), strict=True):
+    setup.source = rewrite_setup(setup.source, params, rules)
+    pairs = rules.prose(base.params, params) + rules.code(base.params, params)
+    for cell, source in zip(nb.cells, replace_all([c.source for c in nb.cells], pairs, base.source_notebook.name,
+                                                  base.grader.path / "variants.py"), strict=True):
         cell.source = source
     nb.metadata.setdefault("autograder", {})["assignment"] = name
     return nb

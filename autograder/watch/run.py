@@ -114,7 +114,7 @@ class WatchPool(LocalExecutor):
     def __init__(self, asg: Assignment, jobs: int, device: str, exchange: Path) -> None:
         self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                                         initializer=init_watch_process,
-                                        initargs=(str(asg.course_root), device, (asg.probe_module,), str(exchange)))
+                                        initargs=(str(asg.course_root), device, asg.grader.preload(), str(exchange)))
 
 
 def open_watch_executor(asg: Assignment, *, jobs: int, device: str, exchange: Path,
@@ -128,7 +128,7 @@ def open_watch_executor(asg: Assignment, *, jobs: int, device: str, exchange: Pa
 
     coursedir = CourseDirectory(config=load_config(asg.course_root))
     return open_executor(scheduler=scheduler, root=asg.course_root, coursedir=coursedir, assignment=asg.name,
-                         device=device, preload=(asg.probe_module,), jobs=jobs, method="fork")
+                         device=device, preload=asg.grader.preload(), jobs=jobs, method="fork")
 
 
 def notebooks_of(asg: Assignment) -> tuple[str, ...]:

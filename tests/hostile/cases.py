@@ -259,7 +259,7 @@ threading.Thread(target=keep_going, daemon=False).start()
 import os, shutil
 report, cwd = [], os.getcwd()
 places = [cwd, os.path.dirname(cwd), "/", "/tmp", os.path.expanduser("~"), "@HOME@",
-          "@REPO@", "@HOSTTMP@", "@REPO@/autograder/suites/linreg_scratch"]
+          "@REPO@", "@HOSTTMP@", "@REPO@/graders/linreg_scratch/suite"]
 for place in places:
     try:
         with open(os.path.join(place, "hostile-@TOKEN@.txt"), "w") as f:
@@ -274,7 +274,7 @@ for path in @SENTINELS@ + @PROTECTED@:
             report.append("changed " + path)
         except OSError as exc:
             report.append(f"{path}: {exc.strerror}")
-for folder in ("@REPO@/autograder/suites", os.path.dirname(cwd), cwd):
+for folder in ("@REPO@/graders", os.path.dirname(cwd), cwd):
     shutil.rmtree(folder, ignore_errors=True)
 ''' + WRONG_SGD),
     Hostile("opens sockets", '''
@@ -317,7 +317,7 @@ for folder, dirs, files in os.walk("/"):
         break
     for name in files:
         if not (name.startswith("test_") and name.endswith(".py") or name.endswith(".ipynb")
-                or name == "assignment.json" or "/suites" in folder or "/solutions" in folder):
+                or name == "assignment.json" or "/suite" in folder or "/solutions" in folder):
             continue
         try:
             with open(os.path.join(folder, name), errors="replace") as f:
@@ -365,7 +365,7 @@ def sgd(params, lr, batch_size):
     # -- the probes run next to student code: patching them at module level does nothing --------
     Hostile("replaces the grader's probe", WRONG_SGD + '''
 import sys
-probes = sys.modules["autograder.probes.linreg_scratch"]
+probes = sys.modules["assignment_probes"]
 def forged(ns, **kwargs):
     raise RuntimeError("PROBE REPLACED")
 probes.probe_sgd = forged

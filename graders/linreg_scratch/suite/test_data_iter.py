@@ -9,7 +9,7 @@ points only when data_iter yields minibatches made of the rows it was given.
 import numpy as np
 import pytest
 
-from autograder.engine.checks import items_of, other_size, tensor_of, uneven
+from autograder.checks import items_of, other_size, tensor_of, uneven
 
 pytestmark = pytest.mark.tags("data_iter")
 LABEL_OFFSET = 1000.0

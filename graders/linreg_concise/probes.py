@@ -21,11 +21,6 @@ from torch.utils import data
 
 from autograder.probes import describe, student_function, tensor
 
-
-def probe_environment(ns: dict[str, Any]) -> dict[str, Any]:
-    return {"cuda": torch.cuda.is_available(), "torch": torch.__version__}
-
-
 # -- the reference helpers train_concise is run with -----------------------------------------
 
 def reference_load_array(data_arrays: Any, batch_size: int, is_train: bool = True) -> data.DataLoader:

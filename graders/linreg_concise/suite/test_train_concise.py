@@ -8,8 +8,9 @@ optimizer step through PyTorch's global hooks. Gradients are re-computed here, i
 import numpy as np
 import pytest
 
-from autograder.engine.checks import close, short
-from autograder.suites.linreg_concise.training import learned, problem, tolerance, train
+from autograder.checks import close, short
+
+from .training import learned, problem, tolerance, train
 
 pytestmark = pytest.mark.tags("train_concise")
 BOOK_STEP = "trainer.zero_grad(); l.backward(); trainer.step()"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from autograder.engine.checks import close, shape_of, short, tensor_of
+from autograder.checks import close, shape_of, short, tensor_of
 
 pytestmark = pytest.mark.tags("squared_loss")
 

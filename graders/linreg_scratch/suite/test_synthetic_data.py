@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from autograder.engine.checks import items_of, shape_of, short, tensor_of
+from autograder.checks import items_of, shape_of, short, tensor_of
 
 pytestmark = pytest.mark.tags("synthetic_data")
 

@@ -7,6 +7,8 @@ released variant.
 
 import numpy as np
 
+from ..sgd import jitter
+
 
 def truth(rng, params):
     """This run's true w and b: the assignment's values in a random order, with random signs.
@@ -53,13 +55,8 @@ def uneven_count(params):
 def tolerance(params):
     """How far a correct loop may leave w and b from the truth, for this variant's numbers.
 
-    A fixed part, plus six standard deviations of the error a correct loop has: minibatch
-    SGD with constant lr jitters around the least-squares fit (variance about
-    lr * noise^2 / (batch_size * (2 - lr * (1 + (d + 2) / batch_size))) per coordinate),
-    and that fit sits about noise / sqrt(num_examples) from the truth.
+    A fixed part, plus six standard deviations of the error a correct loop has (``sgd.jitter``).
     """
     true_w = np.asarray(params["true_w"], dtype=np.float64)
-    lr, bs, d = params["lr"], params["batch_size"], len(true_w)
-    stability = max(2 - lr * (1 + (d + 2) / bs), 0.1)
-    jitter = params["noise"] * np.sqrt(lr / (bs * stability) + 1 / params["num_examples"])
-    return 0.02 + 0.01 * np.abs(true_w).max() + 6 * jitter
+    spread = jitter(params["noise"], params["lr"], len(true_w), params["batch_size"], params["num_examples"])
+    return 0.02 + 0.01 * np.abs(true_w).max() + 6 * spread

@@ -13,10 +13,6 @@ import torch
 from autograder.probes import describe, student_function, tensor
 
 
-def probe_environment(ns: dict[str, Any]) -> dict[str, Any]:
-    return {"cuda": torch.cuda.is_available(), "torch": torch.__version__}
-
-
 def probe_synthetic_data(ns: dict[str, Any], w: Any, b: float, num_examples: int,
                          calls: int = 1) -> dict[str, Any]:
     synthetic_data = student_function(ns, "synthetic_data")

@@ -1,16 +1,18 @@
 """Submissions the kit must grade the way a careful human would, and how to build them.
 
 Each case replaces some answer cells of the reference solution with other code and states
-the score every part must get (parts not named keep full marks). The kit's tests and the
-validation of new variants both use them.
+the score every part must get (parts not named keep full marks). An assignment folder's
+``corpus.py`` lists them (``WRONG``, ``RIGHT``); the kit's tests and the validation of new
+variants both use them.
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]  # the kit's own course
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,13 @@ class Case:
     cells: dict[str, str]
     expected: dict[str, float] = field(default_factory=dict)  # part -> score; others full
     hint: str = ""  # a phrase the feedback must contain
+
+
+def cases(assignment: str, root: Path = ROOT) -> ModuleType:
+    """The corpus of ``assignment``'s folder (its ``corpus.py``)."""
+    from autograder.assignment import Assignment
+
+    return Assignment.load(assignment, root).grader.corpus()
 
 
 def solution_path(assignment: str, root: Path = ROOT) -> Path:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from autograder.engine.checks import items_of, kind_name, other_size, tensor_of, uneven
+from autograder.checks import items_of, kind_name, other_size, tensor_of, uneven
 
 pytestmark = pytest.mark.tags("load_array")
 LABEL_OFFSET = 1000.0

@@ -6,8 +6,9 @@ variant.
 """
 
 import numpy as np
+from linreg_scratch.sgd import jitter
 
-from autograder.engine.checks import kind_name, tensor_of
+from autograder.checks import kind_name, tensor_of
 from autograder.engine.student import StudentError
 
 
@@ -60,12 +61,8 @@ def tolerance(w, params):
     """How far a correct loop with the notebook's hyperparameters may leave w and b from the truth.
 
     A fixed part, plus six standard deviations of the error a correct loop has: nn.MSELoss's
-    gradient is twice that of section 3.2's loss, so SGD jitters around the least-squares fit
-    as with a learning rate of 2 lr (variance about 2 lr noise^2 / (batch_size * (2 - 2 lr *
-    (1 + (d + 2) / batch_size))) per coordinate), and that fit sits about
-    noise / sqrt(num_examples) from the truth.
+    gradient is twice that of section 3.2's loss, so SGD jitters as with a learning rate of 2 lr
+    (``linreg_scratch.sgd.jitter``).
     """
-    lr, bs, d = 2 * params["lr"], params["batch_size"], len(w)
-    stability = max(2 - lr * (1 + (d + 2) / bs), 0.1)
-    jitter = params["noise"] * np.sqrt(lr / (bs * stability) + 1 / params["num_examples"])
-    return 0.02 + 0.01 * np.abs(w).max() + 6 * jitter
+    spread = jitter(params["noise"], 2 * params["lr"], len(w), params["batch_size"], params["num_examples"])
+    return 0.02 + 0.01 * np.abs(w).max() + 6 * spread

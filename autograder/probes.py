@@ -2,7 +2,8 @@
 
 A probe calls the student's functions on inputs the grader chose and describes what
 happened as plain data (arrays, numbers, strings). It never judges: the hidden suites do
-that in the grader's own process. Helpers shared by every assignment live here.
+that in the grader's own process. Each assignment folder has its own (``probes.py``); the
+helpers they share, and the probes every assignment has, live here.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ def student_function(ns: dict[str, Any], name: str) -> Any:
     if not callable(fn):
         raise MissingFunction(f"{name} is a {type(fn).__name__}, not a function")
     return fn
+
+
+def probe_environment(ns: dict[str, Any]) -> dict[str, Any]:
+    """Every assignment's: whether the CUDA checks can run here."""
+    return {"cuda": torch.cuda.is_available(), "torch": torch.__version__}
 
 
 def tensor(value: Any, requires_grad: bool = False, device: str = "cpu") -> torch.Tensor:

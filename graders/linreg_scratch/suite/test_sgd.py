@@ -9,7 +9,7 @@ parameters along their gradients: an sgd that does nothing gets none of them.
 import numpy as np
 import pytest
 
-from autograder.engine.checks import close, tensor_of
+from autograder.checks import close, tensor_of
 
 pytestmark = pytest.mark.tags("sgd")
 RATES = (0.5, 0.2, 0.1, 0.01, 0.003)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from autograder.engine.checks import close, kind_name, short, tensor_of
+from autograder.checks import close, kind_name, short, tensor_of
 
 pytestmark = pytest.mark.tags("sum_reduction_lr")
 

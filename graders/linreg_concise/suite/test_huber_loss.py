@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from autograder.engine.checks import close, kind_name, short, tensor_of
+from autograder.checks import close, kind_name, short, tensor_of
 
 pytestmark = pytest.mark.tags("huber_loss", "exercise")
 FORMULA = "0.5 * r**2 where |r| <= delta, delta * (|r| - 0.5 * delta) elsewhere (r = y_hat - y)"

@@ -7,8 +7,9 @@ functions the loop uses are tested together here.
 import numpy as np
 import pytest
 
-from autograder.engine.checks import close, short, tensor_of
-from autograder.suites.linreg_scratch.training import run_loop, tolerance, uneven_count
+from autograder.checks import close, short, tensor_of
+
+from .training import run_loop, tolerance, uneven_count
 
 pytestmark = pytest.mark.tags("training")
 
