@@ -37,10 +37,29 @@ import select
 import shutil
 import signal
 import sys
+from dataclasses import dataclass
 from typing import Any
 
-MODES = ("namespaces", "userns", "rlimits")
 NOBODY = 65534
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A sandbox mode and what it guarantees; the code below asks these, never the mode's name."""
+
+    name: str
+    isolated: bool  # own network, files (a new root) and processes (a PID namespace)
+    user_namespace: bool  # set up inside an unprivileged user namespace (no root needed)
+    needs_root: bool  # its namespaces can only be made by root
+
+    def __str__(self) -> str:
+        return self.name
+
+
+NAMESPACES = Mode("namespaces", isolated=True, user_namespace=False, needs_root=True)
+USERNS = Mode("userns", isolated=True, user_namespace=True, needs_root=False)
+RLIMITS = Mode("rlimits", isolated=False, user_namespace=False, needs_root=False)
+MODES = {m.name: m for m in (NAMESPACES, USERNS, RLIMITS)}
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -239,9 +258,9 @@ def _finish_root() -> str:
     return note
 
 
-def _unshare(mode: str) -> None:
+def _unshare(mode: Mode) -> None:
     flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
-    if mode == "userns":
+    if mode.user_namespace:
         flags |= CLONE_NEWUSER
     elif os.geteuid() != 0:
         raise _NotAvailable("needs root")
@@ -251,13 +270,13 @@ def _unshare(mode: str) -> None:
     if _libc.unshare(flags) != 0:
         err = ctypes.get_errno()
         raise _NotAvailable(os.strerror(err))
-    if mode == "userns":
+    if mode.user_namespace:
         try:  # map ourselves to root inside, so the set-up can mount; capabilities go later
             for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
                 with open(f"/proc/self/{name}", "w") as f:
                     f.write(text)
         except OSError as exc:
-            raise SandboxFailed(mode, f"cannot map user ids ({exc.strerror})") from None
+            raise SandboxFailed(mode.name, f"cannot map user ids ({exc.strerror})") from None
 
 
 # -- privileges and limits --------------------------------------------------------------------
@@ -462,16 +481,17 @@ def candidates(requested: str) -> list[str]:
     """The modes ``choose`` may pick, strongest first. ``auto`` never includes ``rlimits``,
     which does not isolate: it is used only when the TA asks for it by name."""
     if requested == "auto":
-        return ["namespaces"] if os.geteuid() == 0 else ["userns"]
+        return [NAMESPACES.name] if os.geteuid() == 0 else [USERNS.name]
     if requested not in MODES:
         raise ValueError(f"unknown sandbox mode {requested!r} (one of: auto, {', '.join(MODES)})")
     return [requested]
 
 
-def describe(mode: str, device: str = "cpu") -> dict[str, Any]:
+def describe(name: str, device: str = "cpu") -> dict[str, Any]:
     """What a mode guarantees, as the trusted side knows it: the one source of a result's
     ``sandbox`` field (nothing the worker says goes into it)."""
-    isolated = mode != "rlimits"
+    mode = MODES[name]
+    isolated = mode.isolated
     notes = []
     if not isolated:
         notes.append("weaker isolation, asked for by name: student code can read what the user nobody "
@@ -480,7 +500,7 @@ def describe(mode: str, device: str = "cpu") -> dict[str, Any]:
                      "its files and reach the network")
     if device == "cuda":
         notes.append("CUDA: /dev/nvidia* writable, /sys read-only, no address-space limit")
-    return {"mode": mode, "uid": NOBODY if os.geteuid() == 0 or mode == "namespaces" else os.geteuid(),
+    return {"mode": mode.name, "uid": NOBODY if os.geteuid() == 0 or mode.needs_root else os.geteuid(),
             "network_isolated": isolated, "files_isolated": isolated, "processes_contained": isolated,
             "weaker": not isolated, "notes": notes}
 
@@ -505,90 +525,89 @@ def enter(spec: dict[str, Any], keep_fds: tuple[int, ...] = ()) -> str:
     when the mode cannot be set up; nothing else is tried.
     """
     box = spec["sandbox"]
-    mode = box["mode"]
-    if mode not in MODES:
-        raise SandboxFailed(str(mode), "unknown mode")
+    if box["mode"] not in MODES:
+        raise SandboxFailed(str(box["mode"]), "unknown mode")
+    mode = MODES[box["mode"]]
     # Held by the supervisor only, to remove the worker's folder after the root has changed.
     folder = (os.open(os.path.dirname(spec["workdir"]), os.O_RDONLY | os.O_DIRECTORY),
               os.path.basename(spec["workdir"]))
     parent = os.getppid()
     euid = os.geteuid()
-    if mode == "userns" and euid == 0:
-        raise SandboxFailed(mode, "the grader runs as root, where student code would keep uid 0 outside its "
+    if mode.user_namespace and euid == 0:
+        raise SandboxFailed(mode.name, "the grader runs as root, where student code would keep uid 0 outside its "
                                   "user namespace; the namespaces mode gives the same isolation as nobody")
-    if mode != "rlimits":
+    if mode.isolated:
         try:
             _unshare(mode)
         except _NotAvailable as exc:
-            raise SandboxFailed(mode, str(exc)) from None
+            raise SandboxFailed(mode.name, str(exc)) from None
         euid = os.geteuid()  # 0 inside a user namespace
 
-    if mode == "namespaces" or (mode == "rlimits" and euid == 0):
-        run_uid = NOBODY
-    else:
-        run_uid = euid
-    if mode == "rlimits" and euid == 0:
+    # Student code never runs as root: nobody, unless a user namespace made the grader root inside.
+    run_uid = NOBODY if mode.needs_root or (not mode.isolated and euid == 0) else euid
+    if not mode.isolated and euid == 0:
         problem = _nobody_cannot_run([*box.get("files", []), box["package_dir"]])
         if problem:  # student code never runs as root: refuse rather than keep uid 0
-            raise SandboxFailed(mode, problem)
+            raise SandboxFailed(mode.name, problem)
     nproc_base = 0
-    if run_uid != 0 and mode != "userns":
+    if run_uid != 0 and not mode.user_namespace:
         nproc_base = _count_tasks(run_uid)  # RLIMIT_NPROC counts every task of that user
-    if mode == "rlimits":
+    if not mode.isolated:
         try:
             os.chown(spec["workdir"], run_uid, run_uid)
             if hasattr(_libc, "prctl"):
                 _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans come to the supervisor, which kills them
         except OSError as exc:
-            raise SandboxFailed(mode, str(exc)) from None
+            raise SandboxFailed(mode.name, str(exc)) from None
     else:
         try:
             _build_root(spec, run_uid)
         except OSError as exc:
-            raise SandboxFailed(mode, str(exc)) from None
+            raise SandboxFailed(mode.name, str(exc)) from None
 
     alive_r, alive_w = os.pipe()
     pid = os.fork()
     if pid:
         _close_fds_except({0, 1, 2, alive_w, folder[0]})
-        _supervise(pid, sweep=mode == "rlimits", folder=folder, parent=parent)
+        _supervise(pid, sweep=not mode.isolated, folder=folder, parent=parent)
     # The sandboxed child. It dies with the supervisor, even if that goes between fork and here.
     # (A folder descriptor from outside the new root would be a way out of it: closed here too.)
     _close_fds_except({0, 1, 2, alive_r, *keep_fds})
     os.setsid()  # its own session: nothing it signals by group reaches the supervisor
     try:
-        if mode != "rlimits":
+        if mode.isolated:
             _finish_root()
         os.chdir(spec["workdir"])
         apply_limits(spec["limits"], nproc_base)
-        if mode == "userns":
+        if mode.user_namespace:
             _drop_capabilities()  # root inside its user namespace until here, only for the set-up
         elif run_uid != euid:
             _become(run_uid)  # from root: every capability goes with it
-        if os.geteuid() == 0 and mode != "userns":
+        if os.geteuid() == 0 and not mode.user_namespace:
             raise OSError(errno.EPERM, "still root after the change of user")
         if hasattr(_libc, "prctl"):
             _prctl(PR_SET_NO_NEW_PRIVS, 1)
             # Dies with the supervisor. Set after the change of user, which clears it.
             _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError as exc:
-        raise SandboxFailed(mode, str(exc)) from None
+        raise SandboxFailed(mode.name, str(exc)) from None
     if select.select([alive_r], [], [], 0)[0]:  # the supervisor went before the line above
         os._exit(1)
     os.close(alive_r)
-    return mode
+    return mode.name
 
 
-def check_mode(mode: str) -> str | None:
+def check_mode(name: str) -> str | None:
     """Whether ``mode`` can start on this machine: None, or why not. Costs one fork.
 
     The child only creates the namespaces and mounts a tmpfs, then exits; the kit's tests use
     it to skip, with the reason, what this machine cannot do.
     """
-    if mode == "rlimits":
+    mode = MODES[name]
+    if not mode.isolated:
         return _nobody_cannot_run([os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]) \
             if os.geteuid() == 0 else None
-    if mode == "userns" and os.geteuid() == 0:
+    if mode.user_namespace and os.geteuid() == 0:
         return "refused as root (student code would keep uid 0 outside); use namespaces"
     read, write = os.pipe()
     pid = os.fork()

@@ -192,7 +192,7 @@ def choose_mode(limits: Limits, device: str = "cpu") -> str:
                 failures.append(f"{mode}: {exc}")
                 continue
             _CHOSEN[key] = mode
-            if mode == "rlimits":
+            if not sandbox.MODES[mode].isolated:
                 log.warning("grading WITHOUT isolation (%s=rlimits, asked for by name): %s", SANDBOX_ENV,
                             "; ".join(sandbox.describe(mode, device)["notes"]))
             break
