@@ -116,12 +116,26 @@ class GraderFolder:
         return tuple(dict.fromkeys(n for n in names if n != "__future__"))
 
     def grading_files(self) -> list[Path]:
-        """The folder's files that decide a grade or its feedback (not the corpus or the variant
-        rules, which only check the kit): for the regrade digest."""
-        files = [*self.suite_dir.rglob("*.py"), self.path / "__init__.py", self.probes_file]
+        """The files that decide a grade or its feedback, for the regrade digest: the folder's suite,
+        probes and hints (not the corpus or the variant rules, which only check the kit), and those of
+        the assignment folders they import from (``linreg_concise`` uses ``linreg_scratch``'s theory)."""
+        own = [*self.suite_dir.rglob("*.py"), self.path / "__init__.py", self.probes_file]
         if self.has("hints"):
-            files.append(self.path / "hints.py")
-        return sorted(f for f in files if "__pycache__" not in f.parts)
+            own.append(self.path / "hints.py")
+        own = [f for f in own if "__pycache__" not in f.parts]
+        used = [f for name in self.uses(own) for f in (self.path.parent / name).rglob("*.py")
+                if "__pycache__" not in f.parts and f.name not in ("corpus.py", "variants.py")]
+        return sorted({*own, *used})
+
+    def uses(self, files: list[Path] | None = None) -> list[str]:
+        """The other assignment folders beside this one that ``files`` (default: all of its own) import."""
+        names = set()
+        for path in files if files is not None else self.path.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                roots = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                         [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+                names.update(r.split(".")[0] for r in roots)
+        return sorted(n for n in names - {self.name} if (self.path.parent / n / "__init__.py").is_file())
 
 
 def search_path(course_root: Path) -> list[Path]:

@@ -84,11 +84,11 @@ def kit_identity(grader: str) -> dict[str, str]:
     if grader not in _IDENTITY:
         code = [p for p in PACKAGE_DIR.rglob("*.py")]
         folder = graders.KIT_COURSE / graders.FOLDER / grader
-        graded_by = [p for p in folder.rglob("*.py") if "__pycache__" not in p.parts] if folder.is_dir() else []
+        graded_by = graders.GraderFolder(grader, folder).grading_files() if folder.is_dir() else []
         _IDENTITY[grader] = {
             "autograder": metadata.version("autograder"), "torch": metadata.version("torch"),
             "nbgrader": metadata.version("nbgrader"), "kit code": _digest(code, PACKAGE_DIR),
-            f"assignment folder {grader}": _digest(graded_by, folder) if graded_by else "sent with the course"}
+            f"assignment folder {grader}": _digest(graded_by, folder.parent) if graded_by else "sent with the course"}
     return _IDENTITY[grader]
 
 
@@ -114,8 +114,10 @@ def course_bundle(root: Path, db_url: str, assignment: str, grader: str) -> byte
             tar.add(root / "nbgrader_config.py", "nbgrader_config.py")
             tar.add(root / "solutions" / assignment, f"solutions/{assignment}")
             own = root / graders.FOLDER / grader
-            if own.is_dir():
-                tar.add(own, f"{graders.FOLDER}/{grader}", filter=lambda t: None if "__pycache__" in t.name else t)
+            if own.is_dir():  # with the folders it imports from
+                for name in [grader, *graders.GraderFolder(grader, own).uses()]:
+                    tar.add(own.parent / name, f"{graders.FOLDER}/{name}",
+                            filter=lambda t: None if "__pycache__" in t.name else t)
             tar.add(snapshot, SNAPSHOT)
     return buffer.getvalue()
 

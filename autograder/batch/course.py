@@ -87,7 +87,7 @@ def missing_notebook(path: Path) -> str:
 
 def extra_notebooks(folder: Path, notebooks: tuple[str, ...] | list[str]) -> str | None:
     """Notebooks beside the expected ones: only the expected ones were graded; a human checks which
-    one the student meant (``linreg_scratch (1).ipynb`` may be the later version)."""
+    one the student meant (``hw1 (1).ipynb`` may be the later version)."""
     expected = {f"{name}.ipynb" for name in notebooks}
     extra = sorted(p.name for p in folder.glob("*.ipynb") if p.name not in expected)
     present = sorted(name for name in expected if (folder / name).exists())

@@ -1,6 +1,6 @@
 """The trusted side's handle on a submission: a proxy to a sandboxed worker process.
 
-Suites call ``student.probe("sgd_step", params=..., lr=...)`` and get plain data back, or
+Suites call ``student.probe("NAME", x=...)`` (the assignment's ``probe_NAME``) and get plain data back, or
 one of two exceptions: ``StudentError`` (the student's code raised) or ``WorkerFault`` (it
 hung, crashed, exited, or wrote on the channel). After a fault the worker is replaced, so one
 broken function costs only its own tests.

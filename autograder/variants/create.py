@@ -61,7 +61,7 @@ def write_variant(course: Path, base: Assignment, rules: Rules, name: str, param
     nbformat.write(nb, folder / f"{name}.ipynb")
     config = {"grader": base.grader.name, "base": base.name, **provenance, "params": params}
     text = json.dumps(config, indent=2)
-    # Lists of numbers on one line, like the base's file: "true_w": [2.0, -3.4]
+    # Lists of numbers on one line, like the base's file: [2.0, -3.4]
     text = re.sub(r"\[\s+([-+0-9.eE,\s]+?)\s+\]", lambda m: "[" + re.sub(r"\s+", " ", m[1]) + "]", text)
     (folder / "assignment.json").write_text(text + "\n")
     wrong = setup_mismatches(cell_by_grade_id(nb, SETUP_GRADE_ID).source, params, rules.setup_names)

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from autograder.checks import items_of, kind_name, other_size, tensor_of, uneven
+from linreg_scratch.minibatch import other_size, uneven
+
+from autograder.checks import items_of, kind_name, tensor_of
 
 pytestmark = pytest.mark.tags("load_array")
 LABEL_OFFSET = 1000.0

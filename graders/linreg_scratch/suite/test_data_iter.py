@@ -9,7 +9,9 @@ points only when data_iter yields minibatches made of the rows it was given.
 import numpy as np
 import pytest
 
-from autograder.checks import items_of, other_size, tensor_of, uneven
+from autograder.checks import items_of, tensor_of
+
+from ..minibatch import other_size, uneven
 
 pytestmark = pytest.mark.tags("data_iter")
 LABEL_OFFSET = 1000.0
