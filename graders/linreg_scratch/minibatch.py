@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-
 PRIMES = (3, 5, 7, 11, 13)
 
 

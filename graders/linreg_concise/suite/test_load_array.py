@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from linreg_scratch.minibatch import other_size, uneven
 
 from autograder.checks import items_of, kind_name, tensor_of
