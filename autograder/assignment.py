@@ -8,12 +8,14 @@ folder with new numbers, and the suites read them instead of carrying literals. 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from autograder import graders
+from autograder.course import find_course_root
 from autograder.graders import GraderFolder
 from autograder.notebook import answer_cells, cell_by_grade_id, grade_cell_part, read_notebook
 
@@ -23,15 +25,6 @@ SETUP_GRADE_ID = "setup"
 
 class AssignmentError(Exception):
     """The course has no such assignment, or its files are inconsistent."""
-
-
-def find_course_root(start: Path | None = None) -> Path:
-    """The nearest folder upwards holding ``nbgrader_config.py``, else the kit's own course."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "nbgrader_config.py").exists() and (folder / "solutions").is_dir():
-            return folder
-    return PACKAGE_DIR.parent
 
 
 @dataclass(frozen=True)
@@ -77,6 +70,20 @@ class Assignment:
 
     def solution_cells(self) -> list[tuple[str, str]]:
         return [(c.grade_id, c.source) for c in answer_cells(read_notebook(self.source_notebook))]
+
+    def digest(self) -> str:
+        """Changes when what decides a grade changes (a stored grade is redone then): the assignment
+        folder's suite, probes and hints, the kit's helpers they use and its engine, the parameters
+        and the source notebook."""
+        h = hashlib.sha256()
+        kit = [PACKAGE_DIR / "checks.py", PACKAGE_DIR / "probes.py", PACKAGE_DIR / "results.py",
+               *sorted((PACKAGE_DIR / "engine").glob("*.py"))]
+        files = [*self.grader.grading_files(), *kit, self.source_notebook,
+                 self.source_notebook.parent / "assignment.json"]
+        for path in files:
+            if path.exists():
+                h.update(str(path.relative_to(path.parents[1])).encode() + b"\0" + path.read_bytes())
+        return h.hexdigest()
 
 
 def list_assignments(course_root: Path) -> list[str]:

@@ -61,7 +61,8 @@ def not_a_notebook(path: Path) -> str | None:
 
 def probe_modules(paths: list[Path], assignment: str | None, course: Path | None) -> list[str]:
     """What the fork server should import for the notebooks' assignments' probes."""
-    from autograder.assignment import Assignment, AssignmentError, find_course_root
+    from autograder.assignment import Assignment, AssignmentError
+    from autograder.course import find_course_root
     from autograder.notebook import NotebookError, assignment_of, read_notebook
 
     modules = set()
@@ -93,11 +94,11 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     """
     from autograder.assignment import AssignmentError
     from autograder.batch.cluster import ClusterError
-    from autograder.batch.course import CourseError
     from autograder.batch.gradebook import GradebookError
     from autograder.batch.run import EXIT_INTERRUPTED, EXIT_SETUP, autograde
+    from autograder.course import CourseError, find_course_root
 
-    root = args.course or course_root_here()
+    root = args.course or find_course_root(default=None)
     if root is None:
         print("autograder autograde: no nbgrader_config.py here or above: run it in the course root "
               "or pass --course", file=sys.stderr)
@@ -132,14 +133,9 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
-def course_root_here() -> Path | None:
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "nbgrader_config.py").exists():
-            return folder
-    return None
 def cmd_variant_new(args: argparse.Namespace) -> int:
-    from autograder.assignment import AssignmentError, find_course_root
+    from autograder.assignment import AssignmentError
+    from autograder.course import find_course_root
     from autograder.variants import VariantError, create_variant, root_base, rules_of
 
     course = (args.course or find_course_root()).resolve()
@@ -156,7 +152,8 @@ def cmd_variant_new(args: argparse.Namespace) -> int:
 
 
 def cmd_variant_list(args: argparse.Namespace) -> int:
-    from autograder.assignment import AssignmentError, find_course_root
+    from autograder.assignment import AssignmentError
+    from autograder.course import find_course_root
     from autograder.variants import VariantError, variant_table
 
     try:
@@ -171,11 +168,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
     """Grade new submissions from the exchange and return a page to each student (never final grades)."""
     from autograder.assignment import AssignmentError
     from autograder.batch.cluster import ClusterError
-    from autograder.batch.course import CourseError
+    from autograder.course import CourseError, find_course_root
     from autograder.watch import watch
     from autograder.watch.exchange import ExchangeError
 
-    root = args.course or course_root_here()
+    root = args.course or find_course_root(default=None)
     if root is None:
         print("autograder watch: no nbgrader_config.py here or above: run it in the course root", file=sys.stderr)
         return 2

@@ -1,7 +1,10 @@
-"""Course-level steps that nbgrader performs, run as nbgrader's own commands.
+"""The nbgrader course: finding its root, reading its configuration, running nbgrader's commands.
 
-We call the ``nbgrader`` command rather than ``NbGraderAPI`` because the command reads
-``nbgrader_config.py`` (the API does not) and finds ``alembic`` on PATH for a new gradebook.
+Every command finds the course the same way (``find_course_root``) and runs nbgrader the same
+way (``nbgrader``). We call the ``nbgrader`` command rather than ``NbGraderAPI`` because the
+command reads ``nbgrader_config.py`` (the API does not) and finds ``alembic`` on PATH for a new
+gradebook; where nbgrader runs in-process (the batch), ``load_config`` reads the configuration
+with traitlets' own loader and ``tools_on_path`` puts ``alembic`` within reach.
 """
 
 from __future__ import annotations
@@ -11,17 +14,56 @@ import subprocess
 import sys
 from pathlib import Path
 
-from autograder.assignment import find_course_root
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
+CONFIG_FILE = "nbgrader_config.py"
+KIT_COURSE = Path(__file__).resolve().parents[1]  # the kit's own course: its two assignments
 
 
-def nbgrader(args: list[str], course: Path | None = None, check: bool = True,
-             quiet: bool = False) -> subprocess.CompletedProcess:
-    """Run ``nbgrader ARGS`` in the course root with this environment's tools on PATH."""
-    root = course or find_course_root()
+class CourseError(Exception):
+    """The course cannot be graded as set up (no config, no gradebook, no release)."""
+
+
+def find_course_root(start: Path | None = None, default: Path | None = KIT_COURSE) -> Path | None:
+    """The nearest folder upwards holding ``nbgrader_config.py`` and ``solutions/``, else ``default``
+    (the kit's own course; None for the commands that must run in a real one)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).exists() and (folder / "solutions").is_dir():
+            return folder
+    return default
+
+
+def load_config(root: Path) -> Config:
+    if not (root / CONFIG_FILE).exists():
+        raise CourseError(f"{root} has no {CONFIG_FILE}: run this in the course root (or pass --course)")
+    config = PyFileConfigLoader(CONFIG_FILE, path=str(root)).load_config()
+    config.CourseDirectory.root = str(root)
+    return config
+
+
+def tool_environment() -> dict[str, str]:
+    """This environment with its ``bin`` (nbgrader, alembic) first on PATH."""
     bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env,
-                          check=check, capture_output=quiet, text=True)
+    path = os.environ.get("PATH", "")
+    return {**os.environ, "PATH": path if bin_dir in path.split(os.pathsep) else bin_dir + os.pathsep + path}
+
+
+def tools_on_path() -> None:
+    """nbgrader shells out to ``alembic`` for a new gradebook: this environment's bin must be on PATH."""
+    os.environ["PATH"] = tool_environment()["PATH"]
+
+
+def nbgrader(args: list[str], course: Path | None = None, check: bool = True, quiet: bool = False,
+             background: bool = False) -> subprocess.CompletedProcess | subprocess.Popen:
+    """Run ``nbgrader ARGS`` in the course root (``background``: start it and return at once)."""
+    root = course or find_course_root()
+    command = [sys.executable, "-m", "nbgrader", *args]
+    if background:
+        return subprocess.Popen(command, cwd=root, env=tool_environment(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    return subprocess.run(command, cwd=root, env=tool_environment(), check=check, capture_output=quiet, text=True)
 
 
 def release(assignment: str, course: Path | None = None) -> int:

@@ -4,9 +4,9 @@
 source (``solutions/<name>/``): the hidden suite, the probes that run next to student code, the
 hints for its usual errors, the corpus of submissions it must grade right, and the theory of its
 variants. A course finds its own assignment folders there without editing the kit; the kit's
-(``linreg_scratch``, ``linreg_concise``) live in the kit's course and are found after the
-course's. Never inside the nbgrader source folder: nbgrader copies that folder's files into the
-release students get. ``docs/assignments.md`` walks through adding a check and an assignment.
+own two live in the kit's course and are found after the course's. Never inside the nbgrader
+source folder: nbgrader copies that folder's files into the release students get.
+``docs/assignments.md`` walks through adding a check and an assignment.
 
 The folder is a Python package named after it (its suite imports its own helpers relatively); its
 parent folder goes on ``sys.path`` when it is loaded.
@@ -23,7 +23,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-KIT_COURSE = Path(__file__).resolve().parents[1]
+from autograder.course import KIT_COURSE
+
 FOLDER = "graders"  # in a course root: its assignment folders
 
 
@@ -118,7 +119,7 @@ class GraderFolder:
     def grading_files(self) -> list[Path]:
         """The files that decide a grade or its feedback, for the regrade digest: the folder's suite,
         probes and hints (not the corpus or the variant rules, which only check the kit), and those of
-        the assignment folders they import from (``linreg_concise`` uses ``linreg_scratch``'s theory)."""
+        the assignment folders they import from (one assignment may build on another's theory)."""
         own = [*self.suite_dir.rglob("*.py"), self.path / "__init__.py", self.probes_file]
         if self.has("hints"):
             own.append(self.path / "hints.py")

@@ -18,7 +18,7 @@ import torch
 from autograder.assignment import Assignment
 from autograder.corpus import ROOT
 from autograder.standing import STANDING_ID, expected_block, notebook_block
-from autograder.variants.notebook import variant_notebook
+from autograder.variants.rewrite import variant_notebook
 
 THEORY = Assignment.load("linreg_scratch", ROOT).grader.module("variants")  # the scratch assignment's variants.py
 SCRATCH, exercise_d_rates = THEORY.RULES, THEORY.exercise_d_rates

@@ -69,7 +69,7 @@ if sys.argv[2] == "grade":
     print(json.dumps({"errors": result["extra_data"]["grading_errors"], "needs_human": needs_human(result, None),
                       "tests": len(result["tests"])}))
 else:
-    from autograder.batch.course import CourseError
+    from autograder.course import CourseError
     from autograder.batch.run import autograde
     try:
         autograde("linreg_scratch", course_root=Path(sys.argv[1]))

@@ -87,8 +87,8 @@ def init_grader(course_root: str, device: str, preload: tuple[str, ...] = (), db
     from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 
     import autograder.engine.runner  # noqa: F401 - numpy and pytest, once per grading process
-    from autograder.batch.course import load_config
     from autograder.batch.speed import after_init, validate_schemas_once
+    from autograder.course import load_config
     from autograder.nbgrader_plugin import EngineGrader
 
     config = load_config(Path(course_root))
@@ -136,7 +136,7 @@ def grade_one(job: Job, notebook: str, path: Path) -> NotebookOutcome:
         if path.exists():
             problem = "; ".join(result["extra_data"]["grading_errors"]) or result["output"]
         else:
-            from autograder.batch.course import missing_notebook
+            from autograder.batch.submissions import missing_notebook
 
             problem = missing_notebook(path)  # one message, naming what was found, everywhere
             said, message = result["output"], f"Your notebook could not be graded: {problem}"

@@ -35,17 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from autograder import submission_files
-from autograder.batch.course import (
-    CourseError,
-    Submission,
-    extra_notebooks,
-    find_submissions,
-    grader_digest,
-    load_config,
-    tools_on_path,
-)
 from autograder.batch.executors import Executor, open_executor
 from autograder.batch.job import Job, JobOutcome
+from autograder.batch.submissions import Submission, extra_notebooks, find_submissions
+from autograder.course import CourseError, load_config, tools_on_path
 
 EXIT_OK, EXIT_NEEDS_HUMAN, EXIT_SETUP, EXIT_INTERRUPTED = 0, 1, 2, 130
 ERRORS_FILE = "errors.json"
@@ -159,7 +152,7 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
     # A folder with links or special files is never read or copied (its copy could be the solution).
     unsafe = {s.student: why for s in submissions if (why := submission_files.problem(s.folder))}
     summary.failed.update(unsafe)
-    grader = grader_digest(asg)
+    grader = asg.digest()
     with GradebookWriter(coursedir.db_url, coursedir.course_id, assignment, config) as writer:
         todo, digests = plan([s for s in submissions if s.student not in unsafe], writer, coursedir,
                              assignment, reports, grader, force)

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from autograder import graders
-from autograder.assignment import Assignment, AssignmentError, find_course_root, list_assignments
+from autograder.assignment import Assignment, AssignmentError, list_assignments
+from autograder.course import find_course_root
 from autograder.engine.contract import suite_problems
 from autograder.engine.review import review_flags
 from autograder.engine.student import (

@@ -8,12 +8,9 @@ every check is copied into the course and released, so a refused one leaves noth
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,9 +20,10 @@ from typing import Any
 import nbformat
 
 from autograder.assignment import SETUP_GRADE_ID, Assignment, AssignmentError, list_assignments
+from autograder.course import nbgrader
 from autograder.graders import GraderError
 from autograder.notebook import cell_by_grade_id
-from autograder.variants.notebook import setup_mismatches, variant_notebook
+from autograder.variants.rewrite import setup_mismatches, variant_notebook
 from autograder.variants.rules import Rules, VariantError, format_value
 from autograder.variants.validate import check_grading
 
@@ -112,8 +110,8 @@ def create_variant(base_name: str, name: str, *, course: Path, seed: int | None 
         # the seconds nbgrader takes to create an empty one.
         if (course / "gradebook.db").is_file():
             shutil.copy2(course / "gradebook.db", staging / "gradebook.db")
-        stubs = start_nbgrader(["generate_assignment", name, "--force", f"--CourseDirectory.root={staging}",
-                                f"--CourseDirectory.db_url=sqlite:///{staging / 'gradebook.db'}"], staging)
+        stubs = nbgrader(["generate_assignment", name, "--force", f"--CourseDirectory.root={staging}",
+                          f"--CourseDirectory.db_url=sqlite:///{staging / 'gradebook.db'}"], staging, background=True)
         try:
             log("checking that training converges with the reference solution ...")
             problems, report["convergence"] = rules.check_convergence(variant)
@@ -156,8 +154,6 @@ def create_variant(base_name: str, name: str, *, course: Path, seed: int | None 
 def install(course: Path, staging: Path, name: str) -> None:
     """Copy the validated source into the course and release it with nbgrader; if that fails or
     is interrupted, undo both (folders and gradebook entry)."""
-    from autograder.course import nbgrader
-
     try:
         shutil.copytree(staging / "solutions" / name, course / "solutions" / name)
         made = nbgrader(["generate_assignment", name, "--force"], course, check=False, quiet=True)
@@ -169,14 +165,6 @@ def install(course: Path, staging: Path, name: str) -> None:
         shutil.rmtree(course / "assignments" / name, ignore_errors=True)
         nbgrader(["db", "assignment", "remove", name, "--force"], course, check=False, quiet=True)
         raise
-
-
-def start_nbgrader(args: list[str], course: Path) -> subprocess.Popen:
-    """``nbgrader ARGS`` in the background, with this environment's tools on PATH (as
-    ``autograder.course.nbgrader`` runs it in the foreground)."""
-    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
-    return subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def refusal(name: str, problems: list[str]) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from nbgrader.utils import notebook_hash
 
-from autograder.batch.course import load_config
+from autograder.course import load_config
 
 DEFAULT_ROOT = "/usr/local/share/nbgrader/exchange"  # nbgrader's Exchange.root default
 # As release_feedback makes it: the owner reads and writes, others may only open a known name.

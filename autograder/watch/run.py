@@ -30,9 +30,9 @@ from typing import Any
 
 from autograder import submission_files
 from autograder.assignment import Assignment
-from autograder.batch.course import tools_on_path
 from autograder.batch.executors import Executor, LocalExecutor, open_executor
 from autograder.batch.job import Job, JobOutcome, init_process
+from autograder.course import tools_on_path
 from autograder.watch import pages
 from autograder.watch.exchange import Inbound, course_exchange, feedback_path, inbound, write_page
 
@@ -124,7 +124,7 @@ def open_watch_executor(asg: Assignment, *, jobs: int, device: str, exchange: Pa
         return WatchPool(asg, jobs, device, exchange)
     from nbgrader.coursedir import CourseDirectory
 
-    from autograder.batch.course import load_config
+    from autograder.course import load_config
 
     coursedir = CourseDirectory(config=load_config(asg.course_root))
     return open_executor(scheduler=scheduler, root=asg.course_root, coursedir=coursedir, assignment=asg.name,

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from linreg_scratch.variants import LinregRules, Run, bound_from
 
-from autograder.variants.notebook import sci
+from autograder.variants.rewrite import sci
 from autograder.variants.rules import Pairs, Params, number
 
 from .suite import training as suite

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder.variants.notebook import one_digit, sci
+from autograder.variants.rewrite import one_digit, sci
 from autograder.variants.rules import Pairs, Params, Rules, VariantError, number, reference_student
 
 from . import sgd

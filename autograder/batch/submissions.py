@@ -1,45 +1,16 @@
-"""The nbgrader course as the batch sees it: its configuration, folders and submissions.
+"""The submissions of an assignment, as nbgrader's collect or zip_collect left them.
 
-nbgrader's ``NbGraderAPI`` does not read ``nbgrader_config.py``, so we load it ourselves with
-traitlets' ``PyFileConfigLoader`` and ask nbgrader's own ``CourseDirectory`` for every path,
-so a course that renames its folders or points ``db_url`` at PostgreSQL just works.
+Paths come from nbgrader's own ``CourseDirectory`` (with the course's configuration, see
+``autograder.course.load_config``), so a course that renames its folders just works.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import hashlib
-import os
-import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-
-from traitlets.config import Config
-from traitlets.config.loader import PyFileConfigLoader
-
-from autograder.assignment import Assignment
-
-CONFIG_FILE = "nbgrader_config.py"
-
-
-class CourseError(Exception):
-    """The course cannot be batch-graded as set up (no config, no gradebook, no release)."""
-
-
-def load_config(root: Path) -> Config:
-    if not (root / CONFIG_FILE).exists():
-        raise CourseError(f"{root} has no {CONFIG_FILE}: run this in the course root (or pass --course)")
-    config = PyFileConfigLoader(CONFIG_FILE, path=str(root)).load_config()
-    config.CourseDirectory.root = str(root)
-    return config
-
-
-def tools_on_path() -> None:
-    """nbgrader shells out to ``alembic`` for a new gradebook: this environment's bin must be on PATH."""
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
 @dataclass(frozen=True)
@@ -95,19 +66,3 @@ def extra_notebooks(folder: Path, notebooks: tuple[str, ...] | list[str]) -> str
         return None  # a missing notebook has its own message
     return (f"expected {', '.join(present)}, also found {', '.join(extra)}: graded {', '.join(present)} only; "
             "check which notebook the student meant")
-
-
-def grader_digest(assignment: Assignment) -> str:
-    """Changes when what decides a grade changes: the assignment folder's suite, probes and hints,
-    the kit's helpers they use and its engine, the parameters, the source."""
-    from autograder.assignment import PACKAGE_DIR
-
-    h = hashlib.sha256()
-    kit = [PACKAGE_DIR / "checks.py", PACKAGE_DIR / "probes.py", PACKAGE_DIR / "results.py",
-           *sorted((PACKAGE_DIR / "engine").glob("*.py"))]
-    files = [*assignment.grader.grading_files(), *kit,
-             assignment.source_notebook, assignment.source_notebook.parent / "assignment.json"]
-    for path in files:
-        if path.exists():
-            h.update(str(path.relative_to(path.parents[1])).encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
