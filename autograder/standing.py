@@ -49,12 +49,14 @@ class _Collector:
 def hidden_check_names(asg: Assignment) -> dict[str, list[str]]:
     """Each graded part, in the notebook's order, with its hidden checks' names (no repeats)."""
     from autograder.engine.runner import pytest_args
+    from autograder.graders import make_importable
 
+    make_importable(asg.grader)
     collector = _Collector()
     with contextlib.redirect_stdout(io.StringIO()) as out:
         code = pytest.main([*pytest_args(asg.suite_dir), "--collect-only"], plugins=[collector])
     if code != 0:
-        raise AssignmentError(f"the hidden suite {asg.suite} could not be collected (pytest exit {code}):\n"
+        raise AssignmentError(f"the hidden suite of {asg.grader.name} could not be collected (pytest exit {code}):\n"
                               f"{out.getvalue()[-2000:]}")
     names: dict[str, list[str]] = {part: [] for part in asg.parts()}
     for part, name in collector.items:
