@@ -21,7 +21,7 @@ import nbformat
 
 from autograder.assignment import SETUP_GRADE_ID, Assignment, AssignmentError, list_assignments
 from autograder.course import nbgrader
-from autograder.graders import GraderError
+from autograder.graders import FOLDER, GraderError
 from autograder.notebook import cell_by_grade_id
 from autograder.variants.rewrite import setup_mismatches, variant_notebook
 from autograder.variants.rules import Rules, VariantError, format_value
@@ -98,6 +98,8 @@ def create_variant(base_name: str, name: str, *, course: Path, seed: int | None 
     with tempfile.TemporaryDirectory(prefix="autograder-variant-") as tmp:
         staging = Path(tmp)
         shutil.copy2(course / "nbgrader_config.py", staging / "nbgrader_config.py")
+        if (course / FOLDER).is_dir():  # the course's own assignment folders, found there first
+            shutil.copytree(course / FOLDER, staging / FOLDER, ignore=shutil.ignore_patterns("__pycache__"))
         provenance = {"seed": seed, **({"set": sorted(overrides)} if overrides else {})}
         try:
             write_variant(staging, base, rules, name, params, provenance)
@@ -113,7 +115,7 @@ def create_variant(base_name: str, name: str, *, course: Path, seed: int | None 
         stubs = nbgrader(["generate_assignment", name, "--force", f"--CourseDirectory.root={staging}",
                           f"--CourseDirectory.db_url=sqlite:///{staging / 'gradebook.db'}"], staging, background=True)
         try:
-            log("checking that training converges with the reference solution ...")
+            log("checking the parameters with the assignment's own rules (check_convergence) ...")
             problems, report["convergence"] = rules.check_convergence(variant)
             # What the notebook shows (e.g. an exercise's rates) holds at these parameters: after the
             # convergence checks, whose messages say which parameter to change.
