@@ -82,9 +82,14 @@ def student_of(path: Path) -> str:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
+    from autograder.assignment import AssignmentError
     from autograder.course import release
 
-    return release(args.assignment, args.course)
+    try:
+        return release(args.assignment, args.course)
+    except AssignmentError as exc:
+        print(f"autograder release: {exc}", file=sys.stderr)
+        return 2
 
 
 def cmd_autograde(args: argparse.Namespace) -> int:

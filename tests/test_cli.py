@@ -66,3 +66,10 @@ def test_a_missing_path_or_a_non_notebook_exits_non_zero_and_the_others_are_grad
     assert [r["score"] for r in results] == [0, 100, 0]
     assert f"{missing}: cannot read does-not-exist.ipynb: No such file or directory" in proc.stderr
     assert f"{text}: " in proc.stderr and str(solution_path("linreg_scratch")) not in proc.stderr
+
+
+def test_release_of_an_unknown_assignment_is_a_message_not_a_traceback(tmp_path):
+    proc = subprocess.run([*AUTOGRADER, "release", "no_such_assignment", "--course", str(ROOT)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "no assignment 'no_such_assignment'" in proc.stderr
