@@ -8,9 +8,11 @@ import logging
 import sys
 from pathlib import Path
 
-from autograder.results import render_text, to_gradescope
+from autograder.render import RENDERERS, render
+from autograder.results import Result
 
 log = logging.getLogger("autograder")
+STREAMED = "text"  # printed as each notebook is graded; the other formats print one document at the end
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -31,18 +33,15 @@ def cmd_grade(args: argparse.Namespace) -> int:
             if reason:
                 unreadable.append(f"{path}: {reason}")
             log.info("grading %s", path)
-            result = grade_notebook(path, args.assignment, course_root=args.course,
-                                    device=args.device, student_id=args.student or student_of(path))
+            result = Result.from_dict(grade_notebook(path, args.assignment, course_root=args.course,
+                                                     device=args.device, student_id=args.student or student_of(path)))
             results.append(result)
-            if args.format == "text":
-                print(render_text(result), flush=True)
+            if args.format == STREAMED:
+                print(render([result], args.format), flush=True)
     finally:
         shutdown()  # the fork server exits before this command does
-    if args.format == "gradescope":
-        out = [to_gradescope(r) for r in results]
-        print(json.dumps(out[0] if len(out) == 1 else out, indent=2))
-    elif args.format == "json":
-        print(json.dumps(results, indent=2))
+    if args.format != STREAMED:  # one document for all the notebooks
+        print(render(results, args.format))
     for line in unreadable:  # each still got its result above, scored 0 with the reason
         print(f"autograder grade: {line}", file=sys.stderr)
     return 1 if unreadable else 0
@@ -199,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade = sub.add_parser("grade", help="grade notebooks with the hidden suites")
     grade.add_argument("notebooks", nargs="+", type=Path)
     grade.add_argument("--assignment", help="default: read from the notebook")
-    grade.add_argument("--format", choices=["text", "json", "gradescope"], default="text")
+    grade.add_argument("--format", choices=list(RENDERERS), default="text")
     grade.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     grade.add_argument("--course", type=Path, help="course root (default: found from the cwd)")
     grade.add_argument("--student", help="student id: seeds this student's test inputs")

@@ -27,7 +27,8 @@ from autograder import submission_files
 from autograder.batch.processes import without_main_reimport
 from autograder.hand_grading import ShowForHandGrading, StashStudentOutputs
 from autograder.notebook import grade_cell_part
-from autograder.results import fmt
+from autograder.render import part_text
+from autograder.results import Result, fmt
 
 NBCONVERT_TEMPLATES = Path(__file__).resolve().parent / "templates" / "nbconvert"
 NBGRADER_TEMPLATES = Path(nbgrader.__file__).resolve().parent / "server_extensions" / "formgrader" / "templates"
@@ -62,21 +63,6 @@ def exchange_root(config: Any) -> str:
     return str(config.Exchange.get("root") or Exchange.class_traits()["root"].default())
 
 
-def part_report(result: dict[str, Any], part: str) -> tuple[float, float, str]:
-    tests = [t for t in result["tests"] if t["tags"] and t["tags"][0] == part]
-    score = sum(t["score"] for t in tests)
-    max_score = sum(t["max_score"] for t in tests)
-    mark = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
-    lines = [f"{part}: {fmt(score)}/{fmt(max_score)}"]
-    if result["output"]:
-        lines.append(result["output"])
-    for t in tests:
-        lines.append(f"[{mark[t['status']]}] {t['name']} ({fmt(t['score'])}/{fmt(t['max_score'])})")
-        if t["status"] != "passed":
-            lines += ["    " + line for line in t["output"].splitlines()]
-    return score, max_score, "\n".join(lines) + "\n"
-
-
 class EngineGrader(NbGraderPreprocessor):
     """Grades with the hidden suites instead of executing the notebook in a kernel."""
 
@@ -97,14 +83,15 @@ class EngineGrader(NbGraderPreprocessor):
             result = grade(nb, path, info["assignment"], course_root=root, device=self.device,
                            student_id=info["student"], private=[exchange_root(self.config)])
         resources["autograder_result"] = result
+        typed = Result.from_dict(result)
         for index, cell in enumerate(nb.cells):
             meta = cell.metadata.get("nbgrader", {})
-            part = grade_cell_part(cell) if cell.cell_type == "code" else None
-            if not (meta.get("grade") and part):
+            name = grade_cell_part(cell) if cell.cell_type == "code" else None
+            if not (meta.get("grade") and name):
                 continue
-            score, max_score, report = part_report(result, part)
+            part, report = part_text(typed, name)
             points = float(meta.get("points", 0))
-            earned = points * score / max_score if max_score else 0.0
+            earned = points * part.score / part.max_score if part.max_score else 0.0
             earned = min(max(round(earned, 4), 0.0), points)
             cell.outputs = [
                 new_output("stream", name="stdout", text=report),

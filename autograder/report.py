@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.batch.outputs import FEEDBACK, atomic_write, read_results, student_dir, templates
-from autograder.results import fmt, part_scores
+from autograder.results import Result, fmt, part_scores
 
 GRADES_CSV = "grades.csv"
 REPORT_HTML = "report.html"
@@ -67,10 +67,6 @@ def needs_human(result: dict[str, Any] | None, error: str | None) -> str | None:
     if problem and problem not in reasons:
         reasons.insert(0, problem)
     return "; ".join(reasons) or None
-
-
-def status(test: dict[str, Any]) -> str:
-    return test.get("status") or "skipped"  # results.json leaves a skipped check without a status
 
 
 def write_class_report(reports: Path, assignment: str, students: list[str], errors: dict[str, str]) -> ClassReport:
@@ -173,12 +169,12 @@ def pass_rates(rows: list[Row]) -> list[tuple[str, str, float, int]]:
     """(part, test name, share of submissions passing, how many were checked), in the suite's order."""
     seen: dict[tuple[str, str], list[int]] = {}
     for row in rows:
-        for test in row.result["tests"]:
-            if status(test) == "skipped":
+        for test in Result.from_dict(row.result).tests:
+            if test.outcome == "skipped":
                 continue
-            key = ((test.get("tags") or ["other"])[0], test["name"])
+            key = (test.part, test.name)
             passed, checked = seen.setdefault(key, [0, 0])
-            seen[key] = [passed + (status(test) == "passed"), checked + 1]
+            seen[key] = [passed + (test.outcome == "passed"), checked + 1]
     return [(part, name, passed / checked, checked) for (part, name), (passed, checked) in seen.items()]
 
 
@@ -220,13 +216,12 @@ def group_causes(rows: list[Row]) -> dict[str, list[Cause]]:
     for row in rows:
         broken = {e["cell"]: e for e in (row.result.get("extra_data") or {}).get("cell_errors") or []
                   if e.get("cell")}
-        for test in row.result["tests"]:
-            if status(test) != "failed":
+        for test in Result.from_dict(row.result).tests:
+            if test.outcome != "failed":
                 continue
-            part = (test.get("tags") or ["other"])[0]
-            kind, key, text = cause_of(test.get("output") or "", broken)
+            kind, key, text = cause_of(test.output, broken)
             cause = causes.setdefault((kind, key), Cause(kind, text))
-            cause.add(row.student, part, test["name"], text)
+            cause.add(row.student, test.part, test.name, text)
     grouped: dict[str, list[Cause]] = {MISTAKE: [], DOES_NOT_RUN: [], NOT_ATTEMPTED: []}
     for cause in sorted(causes.values(), key=lambda c: (-len(c.students), c.text)):
         grouped[cause.kind].append(cause)

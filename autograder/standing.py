@@ -40,10 +40,11 @@ class _Collector:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         from autograder.engine.runner import tags_of
+        from autograder.results import part_of
 
         for item in session.items:
             doc = (getattr(item, "function", None).__doc__ or item.name).strip().splitlines()
-            self.items.append(((tags_of(item) or ["other"])[0], doc[0].strip()))
+            self.items.append((part_of(tags_of(item)), doc[0].strip()))
 
 
 def hidden_check_names(asg: Assignment) -> dict[str, list[str]]:

@@ -12,6 +12,7 @@ feedback it releases, and an HTML page of ours in ``feedback/`` would stop it fr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -24,7 +25,8 @@ from typing import Any
 import jinja2
 
 from autograder.batch.job import JobOutcome
-from autograder.results import fmt, part_scores, to_gradescope
+from autograder.render import mark, render
+from autograder.results import Result, fmt
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 RESULTS = "results.json"
@@ -36,6 +38,7 @@ def templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = fmt
+    env.filters["mark"] = mark
     return env
 
 
@@ -113,9 +116,9 @@ def combined_result(outcome: JobOutcome, assignment: str) -> dict[str, Any]:
 
 def write_results(reports: Path, student: str, result: dict[str, Any], batch: dict[str, Any]) -> Path:
     """Gradescope's results.json; ``extra_data.batch`` says what was graded, for resuming."""
-    out = to_gradescope(result)
-    out["extra_data"] = {**out.get("extra_data", {}), "batch": batch}
-    return atomic_write(student_dir(reports, student) / RESULTS, json.dumps(out, indent=2))
+    typed = Result.from_dict(result)
+    typed.extra_data = {**typed.extra_data, "batch": batch}
+    return atomic_write(student_dir(reports, student) / RESULTS, render([typed], "gradescope"))
 
 
 def read_results(reports: Path, student: str) -> dict[str, Any] | None:
@@ -128,15 +131,14 @@ def read_results(reports: Path, student: str) -> dict[str, Any] | None:
 def write_feedback(env: jinja2.Environment, reports: Path, student: str, assignment: str,
                    result: dict[str, Any], problem: str | None) -> Path:
     """A page for the student: the score per part, and every check with its hint."""
-    parts = []
-    said = {result.get("output") or "", problem or ""} - {""}
-    for part, (got, out_of) in part_scores(result).items():
+    typed = Result.from_dict(result)
+    said = {typed.output, problem or ""} - {""}
+    parts = list(typed.parts().values())
+    for part in parts:
         # A message already shown at the top (a notebook that cannot be read) is not repeated per check.
-        tests = [{**t, "output": "" if t.get("output") in said else t.get("output")}
-                 for t in result["tests"] if (t["tags"] or ["other"])[0] == part]
-        parts.append({"name": part, "score": got, "max_score": out_of, "tests": tests})
+        part.tests = [dataclasses.replace(t, output="") if t.output in said else t for t in part.tests]
     html = env.get_template("feedback.html.j2").render(
-        student=student, assignment=assignment, result=result, parts=parts, problem=problem,
+        student=student, assignment=assignment, result=typed, parts=parts, problem=problem,
         when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
     return atomic_write(student_dir(reports, student) / FEEDBACK, html)
 

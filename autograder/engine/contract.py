@@ -18,6 +18,7 @@ import pytest
 from autograder.assignment import Assignment
 from autograder.graders import make_importable
 from autograder.notebook import grade_cell_part, read_notebook
+from autograder.results import part_of
 
 _checked: dict[tuple[str, str], list[str]] = {}
 
@@ -64,20 +65,23 @@ def check_suite_dir(suite_dir: Path, cell_points: dict[str, float], pytest_args:
         problems.append(f"{suite_dir}: pytest could not collect the suite (exit status {int(code)})")
     if not collector.items and not problems:
         problems.append(f"{suite_dir}: no tests collected")
+    from autograder.engine.runner import tags_of
+
     totals: dict[str, float] = {}
     for item in collector.items:
         mark = item.get_closest_marker("points")
-        tags = [t for m in reversed(list(item.iter_markers("tags"))) for t in m.args]
+        tags = tags_of(item)
+        part = part_of(tags)
         value: Any = mark.args[0] if mark is not None and mark.args else None
         if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
             problems.append(f"{item.nodeid}: no @pytest.mark.points(n) with a number n >= 0")
             continue
-        if not tags or tags[0] not in cell_points:
+        if not tags or part not in cell_points:
             known = ", ".join(cell_points) or "none"
-            problems.append(f"{item.nodeid}: its part tag {tags[0] if tags else '(none)'!r} is not a graded part "
+            problems.append(f"{item.nodeid}: its part tag {part if tags else '(none)'!r} is not a graded part "
                             f"of the notebook (pytest.mark.tags(...) naming one of: {known})")
             continue
-        totals[tags[0]] = totals.get(tags[0], 0.0) + float(value)
+        totals[part] = totals.get(part, 0.0) + float(value)
     if not problems:
         for part, points in cell_points.items():
             if abs(totals.get(part, 0.0) - points) > 1e-9:

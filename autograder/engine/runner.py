@@ -41,7 +41,7 @@ from autograder.notebook import (
     check_answer_cells,
     read_notebook,
 )
-from autograder.results import build_result
+from autograder.results import build_result, part_of
 
 log = logging.getLogger("autograder")
 
@@ -127,9 +127,9 @@ class GradingPlugin:
         own part; a grade always runs them all)."""
         order = {part: i for i, part in enumerate(self.assignment.parts())}
 
-        items.sort(key=lambda item: order.get((tags_of(item) or [""])[0], len(order)))
+        items.sort(key=lambda item: order.get(part_of(tags_of(item)), len(order)))
         if self.parts is not None:
-            keep = [item for item in items if (tags_of(item) or [""])[0] in self.parts]
+            keep = [item for item in items if part_of(tags_of(item)) in self.parts]
             config.hook.pytest_deselected(items=[item for item in items if item not in keep])
             items[:] = keep
         self.selected = [item.name for item in items]
@@ -252,7 +252,7 @@ def grade_notebook(path: str | Path, assignment: str | None = None, *,
     except Exception as exc:  # a bug of ours must not stop the batch: this notebook says so
         reason = f"The grader failed on this notebook ({type(exc).__name__}: {exc}); your TA has been told."
         return build_result([], notebook=path, assignment=assignment or path.stem, student=student_id,
-                            output=reason, errors=[reason])
+                            output=reason, errors=[reason]).to_dict()
 
 
 def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Path | None = None,
@@ -271,12 +271,12 @@ def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Pa
         known = ", ".join(list_assignments(root))
         reason = problem or f"cannot tell which assignment {path.name} belongs to ({exc})"
         return build_result([], notebook=path, assignment=name, student=student_id, output=reason,
-                            errors=[f"{reason}; pass --assignment (one of: {known})"])
+                            errors=[f"{reason}; pass --assignment (one of: {known})"]).to_dict()
     broken = suite_problems(asg)
     if broken:  # never a short or rescaled result: a human must look (README: the suite contract)
         reason = f"the hidden suite of {asg.name} is malformed, so nothing was graded: " + "; ".join(broken)
         return build_result([], notebook=path, assignment=asg.name, student=student_id, output=reason,
-                            errors=[reason])
+                            errors=[reason]).to_dict()
     expected = asg.solution_cells()
     cells, cell_problems, notes = [], {}, []
     if nb is not None:
@@ -302,11 +302,11 @@ def grade(nb: Any, path: Path, assignment: str | None = None, *, course_root: Pa
                           output=problem or "\n".join(notes), cell_errors=student.cell_errors, errors=errors,
                           seconds=time.monotonic() - started)
     # Which protections held: the trusted side's description of the mode it chose (README: threat model).
-    result["extra_data"]["sandbox"] = student.sandbox
-    result["extra_data"]["channel_violations"] = student.violations
+    result.extra_data["sandbox"] = student.sandbox
+    result.extra_data["channel_violations"] = student.violations
     flags = review_flags(submitted)  # for the TA; costs no points
     if student.violations:
         flags.append(f"wrote on the grader's own channel ({len(student.violations)} times): "
                      "the checks it disturbed scored nothing")
-    result["extra_data"]["review_flags"] = flags
-    return result
+    result.extra_data["review_flags"] = flags
+    return result.to_dict()

@@ -30,7 +30,7 @@ def check_grading(course: Path, name: str, rules: Rules, base_params: Params, lo
     """Grade the reference, the stubs and the corpus on the variant, in the staging course."""
     from autograder.corpus import release_path, solution_path, submission, write
     from autograder.engine.runner import grade_notebook
-    from autograder.results import part_scores
+    from autograder.results import part_of, part_scores
 
     asg = Assignment.load(name, course)
     corpus = asg.grader.corpus()
@@ -56,7 +56,7 @@ def check_grading(course: Path, name: str, rules: Rules, base_params: Params, lo
             detail = "; ".join(f"{t['name']}: {t['output'].splitlines()[0]}" for t in failed[:3])
             problems.append(f"the reference solution scores {result['score']:g}/{max_score:g} "
                             f"(student {result['extra_data']['student']}: {detail})"
-                            + part_hint([t["tags"][0] for t in failed]))
+                            + part_hint([part_of(t["tags"]) for t in failed]))
     scores = ", ".join(f"{r['score']:g}" for r in reference)
     log(f"  reference: {scores} / {max_score:g} ({students} students)")
     stubs = grade(release_path(name, course))
@@ -92,7 +92,7 @@ def check_grading(course: Path, name: str, rules: Rules, base_params: Params, lo
         if result["score"] != result["max_score"]:
             failed = [t for t in result["tests"] if t["status"] == "failed"]
             problems.append(f"the differently-right corpus case {case.name!r} scores {result['score']:g}/"
-                            f"{result['max_score']:g}" + part_hint([t["tags"][0] for t in failed]))
+                            f"{result['max_score']:g}" + part_hint([part_of(t["tags"]) for t in failed]))
     log(f"  right corpus: {sum(r['score'] == r['max_score'] for r in right)} of {len(right)} full marks")
     shutil.rmtree(work, ignore_errors=True)
     return problems, {"max_score": max_score, "reference": [r["score"] for r in reference],

@@ -13,7 +13,8 @@ from typing import Any
 
 import jinja2
 
-from autograder.results import fmt, part_scores
+from autograder.render import mark
+from autograder.results import Result, fmt
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -41,7 +42,7 @@ Your next attempt can be graded from <strong>{{ next_at }}</strong>; submit agai
 <h2>{{ part.name }}: {{ part.score | fmt }} / {{ part.max_score | fmt }}</h2>
 <table>
 {% for test in part.tests %}
-<tr><td class="{{ test.status }}">{{ {"passed": "PASS", "failed": "FAIL"}.get(test.status, "SKIP") }}</td>
+<tr><td class="{{ test.status }}">{{ test.status | mark }}</td>
 <td>{{ test.name }}
 {% if hints and test.output and test.status != "passed" %}<pre>{{ test.output }}</pre>{% endif %}</td></tr>
 {% endfor %}
@@ -54,6 +55,7 @@ Your next attempt can be graded from <strong>{{ next_at }}</strong>; submit agai
 
 _ENV = jinja2.Environment(autoescape=True)
 _ENV.filters["fmt"] = fmt
+_ENV.filters["mark"] = mark
 _TEMPLATE = _ENV.from_string(PAGE)
 
 
@@ -63,12 +65,10 @@ def now_text(t: float) -> str:
 
 def graded_page(key: str, assignment: str, timestamp: str, result: dict[str, Any], show: str,
                 attempts: str, now: float) -> str:
-    parts = []
-    for part, (got, out_of) in part_scores(result).items():
-        tests = [t for t in result["tests"] if (t["tags"] or ["other"])[0] == part]
-        parts.append({"name": part, "score": got, "max_score": out_of, "tests": tests})
-    return _TEMPLATE.render(key=key, assignment=assignment, timestamp=timestamp, result=result, parts=parts,
-                            hints=show == "hints", limited=False, attempts=attempts, when=now_text(now))
+    typed = Result.from_dict(result)
+    return _TEMPLATE.render(key=key, assignment=assignment, timestamp=timestamp, result=typed,
+                            parts=typed.parts().values(), hints=show == "hints", limited=False,
+                            attempts=attempts, when=now_text(now))
 
 
 def limited_page(key: str, assignment: str, timestamp: str, limit: int, next_at: float, now: float) -> str:
