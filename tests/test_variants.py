@@ -236,7 +236,7 @@ def test_random_variant_is_validated_and_released(created, base, seed):
         return
 
     config = json.loads((course / "solutions" / name / "assignment.json").read_text())
-    assert config == {"suite": base, "base": base, "seed": seed, "params": params}
+    assert config == {"grader": base, "base": base, "seed": seed, "params": params}
     # The set-up cell, run as the worker runs it, carries the parameters; so does the prose.
     namespace: dict = {}
     exec(Assignment.load(name, course).setup_code(), namespace)
