@@ -201,14 +201,14 @@ def test_a_worker_with_another_suite_is_refused(scheduler, course, tmp_path):
     with workers(scheduler, tmp_path, changed) as _:
         proc = autograde(copy_of(course, tmp_path, "only-changed"), "--scheduler", scheduler, timeout=300)
         assert proc.returncode == 2, proc.stdout + proc.stderr[-3000:]
-        assert "no worker of the Dask cluster" in proc.stderr and f"suite {ASSIGNMENT}" in proc.stderr
+        assert "no worker of the Dask cluster" in proc.stderr and f"assignment folder {ASSIGNMENT}" in proc.stderr
         assert "graded" not in proc.stdout
         with workers(scheduler, tmp_path, {}) as (good, _):
             remote = copy_of(course, tmp_path, "mixed")
             proc = autograde(remote, "--scheduler", scheduler, "--student", "[abc]*")
     # The class report is the whole class: the three left out of this run are not graded yet.
     assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
-    assert "refused Dask worker" in proc.stderr and f"suite {ASSIGNMENT}" in proc.stderr
+    assert "refused Dask worker" in proc.stderr and f"assignment folder {ASSIGNMENT}" in proc.stderr
     assert "graded 3, already graded 0; needs a human: 3 of 6" in proc.stdout
     assert {results(remote, s)["extra_data"]["batch"]["worker"] for s in "ada ben cyd".split()} == set(good)
 
