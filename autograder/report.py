@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import signal
 import statistics
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,9 +84,8 @@ def write_class_report(reports: Path, assignment: str, students: list[str], erro
     write_grades_csv(reports / GRADES_CSV, rows, parts)
     checked = [r for r in graded if not checks_failed_to_run(r.result)]  # the engine could check their code
     rates = pass_rates(checked)
-    draw_charts([(plot_pass_rates, (reports / PASS_RATES_PNG, rates, assignment)),
-                 (plot_histogram, (reports / HISTOGRAM_PNG, [r.percent for r in graded if r.percent is not None],
-                                   assignment))])
+    plot_histogram(reports / HISTOGRAM_PNG, [r.percent for r in graded if r.percent is not None], assignment)
+    plot_pass_rates(reports / PASS_RATES_PNG, rates, assignment)
     flagged = {r.student: r.reason for r in rows if r.reason}
     worth_a_look = {r.student: r.flags for r in rows if r.flags}
     scores = [r.percent for r in graded if r.percent is not None]
@@ -252,46 +248,6 @@ def cause_of(output: str, broken: dict[str, dict[str, Any]]) -> tuple[str, str, 
         name = undefined.group(1)
         return NOT_ATTEMPTED, f"missing:{name}", f"{name} is not defined: its answer cell is empty or renamed it"
     return MISTAKE, NUMBER.sub("#", first), first
-
-
-def draw_charts(charts: list[tuple[Any, tuple]], timeout: float = 120.0) -> None:
-    """Draw the charts at once: the first ones each in a forked child, the last here (matplotlib
-    draws one figure on one core; the batch's cores are free by now). A child that fails or
-    does not finish within ``timeout`` has its chart drawn here instead."""
-    import matplotlib.backends.backend_agg  # noqa: F401 - imported before forking: no child waits on an import lock
-    from matplotlib.figure import Figure  # noqa: F401
-
-    children = []
-    for draw, args in charts[:-1]:
-        try:
-            pid = os.fork()
-        except OSError:
-            draw(*args)
-            continue
-        if pid == 0:  # pragma: no cover - the child draws and leaves, running nothing of the parent's
-            code = 1
-            try:
-                draw(*args)
-                code = 0
-            finally:
-                os._exit(code)
-        children.append((pid, draw, args))
-    draw, args = charts[-1]
-    draw(*args)
-    deadline = time.monotonic() + timeout
-    for pid, draw, args in children:
-        status = None
-        while time.monotonic() < deadline:
-            done, code = os.waitpid(pid, os.WNOHANG)
-            if done:
-                status = code
-                break
-            time.sleep(0.01)
-        if status is None:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        if status != 0:
-            draw(*args)
 
 
 def plot_histogram(path: Path, percents: list[float], assignment: str) -> None:
