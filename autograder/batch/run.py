@@ -37,8 +37,9 @@ from typing import Any
 from autograder import submission_files
 from autograder.batch.executors import Executor, open_executor
 from autograder.batch.job import Job, JobOutcome
+from autograder.batch.processes import without_main_reimport
 from autograder.batch.submissions import Submission, extra_notebooks, find_submissions
-from autograder.course import CourseError, load_config, tools_on_path
+from autograder.course import CONFIG_FILE, CourseError, load_config, tools_on_path
 
 EXIT_OK, EXIT_NEEDS_HUMAN, EXIT_SETUP, EXIT_INTERRUPTED = 0, 1, 2, 130
 ERRORS_FILE = "errors.json"
@@ -118,26 +119,55 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
 
     ``scheduler`` (``tcp://host:port``): grade on that Dask cluster instead of a local pool.
     """
-    from nbgrader.converters import Autograde
-    from nbgrader.coursedir import CourseDirectory
-
     from autograder.assignment import Assignment
-    from autograder.batch import outputs
-    from autograder.batch.gradebook import GradebookWriter
-    from autograder.engine.contract import suite_problems
-    from autograder.nbgrader_plugin import EngineGrader
-    from autograder.report import write_class_report
 
     started = time.monotonic()
     tools_on_path()
     root = course_root.resolve()
-    config = load_config(root)
+    if not (root / CONFIG_FILE).exists():
+        load_config(root)  # its CourseError, before anything starts
+    asg = Assignment.load(assignment, root)
+    with shared_fork_server(asg.grader.preload() if scheduler is None else None):
+        config = load_config(root)  # the course's nbgrader_config.py imports nbgrader: seconds
+        return _autograde(asg, config, started, students=students, jobs=jobs, device=device, force=force,
+                          reports=reports, progress=progress, scheduler=scheduler)
+
+
+@contextmanager
+def shared_fork_server(preload: tuple[str, ...] | None):
+    """The batch's one fork server (``preload``: what it imports; None: none, a Dask cluster grades),
+    started first: it imports torch while this process imports nbgrader and reads the course, and
+    the grading processes forked later use it rather than each starting its own."""
+    from autograder.engine.student import share_fork_server, shutdown
+
+    if preload is None:
+        yield
+        return
+    share_fork_server(preload)
+    try:
+        yield
+    finally:
+        shutdown()
+
+
+def _autograde(asg: Any, config: Any, started: float, *, students: str, jobs: int | None, device: str,
+               force: bool, reports: Path | None, progress: bool | None, scheduler: str | None) -> Summary:
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+
+    from autograder.batch import outputs
+    from autograder.batch.gradebook import GradebookWriter
+    from autograder.engine.contract import suite_problems
+    from autograder.engine.student import shutdown
+    from autograder.nbgrader_plugin import EngineGrader
+    from autograder.report import write_class_report
+
+    assignment, root = asg.name, Path(config.CourseDirectory.root)
     coursedir = CourseDirectory(config=config)
     converter = Autograde(coursedir=coursedir, config=config)
     if EngineGrader not in converter.autograde_preprocessors:
         raise CourseError(f"{root / 'nbgrader_config.py'} does not grade through the engine: it must call "
                           "autograder.nbgrader_plugin.configure(c, root)")
-    asg = Assignment.load(assignment, root)
     broken = suite_problems(asg)
     if broken:
         raise CourseError(f"the hidden suite of {assignment} is malformed; fix it before grading: " + "; ".join(broken))
@@ -162,7 +192,12 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
 
     # The pool is forked from this process, which has imported nbgrader (seconds) once for all of
     # them: before any thread exists here, and with the gradebook closed, so that no process
-    # inherits a database connection. The grading processes import numpy, pytest and torch.
+    # inherits a database connection. The grading processes fork their workers from this
+    # process's fork server, in the sandbox mode its canary chose (``decide_sandbox``).
+    if todo and scheduler is None:
+        decide_sandbox(device)
+    elif not todo:
+        shutdown()  # nothing to grade: the fork server started for nothing goes now
     futures = pool.start(todo, max(1, min(jobs or default_jobs(), len(todo))), "fork") if todo else {}
     try:
         writer = GradebookWriter(coursedir.db_url, coursedir.course_id, assignment, config)
@@ -195,6 +230,7 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
         pool.store = store
         if futures:
             summary.interrupted = grade_all(pool, futures, progress)
+    shutdown()  # every grading process is gone: so goes their fork server
     # The class report is always the whole class, whatever --student narrowed this run to.
     everyone = [s.student for s in find_submissions(coursedir, assignment)]
     errors = update_errors(reports, summary, everyone)
@@ -219,6 +255,20 @@ def check_sandbox() -> dict[str, Any]:
     if mode is None:
         raise CourseError(f"nothing was graded: {refusal(requested, why)}")
     return sandbox.describe(mode)
+
+
+def decide_sandbox(device: str) -> None:
+    """The canary, here in the batch's (trusted) parent, before any student code runs: the grading
+    processes forked from it inherit its verdict (``student.choose_mode``) instead of each starting
+    a canary worker of its own. Also imports what they need (numpy, pytest), once for all of them."""
+    from autograder.engine.runner import worker_device
+    from autograder.engine.student import Limits, SandboxUnavailable, choose_mode
+
+    try:
+        with without_main_reimport():  # the canary worker is not to run this program's main script
+            choose_mode(Limits.from_env(), worker_device(device))
+    except SandboxUnavailable as exc:  # its message says how the TA can go on
+        raise CourseError(f"nothing was graded: {exc}") from None
 
 
 def plan(submissions: list[Submission], writer: Any, coursedir: Any, assignment: str, reports: Path,

@@ -22,12 +22,14 @@ import json
 import logging
 import multiprocessing
 import os
+import select
 import shutil
 import signal
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from multiprocessing import forkserver, resource_tracker
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, NoReturn
@@ -62,27 +64,64 @@ def context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseContext:
     global _CONTEXT
     if _CONTEXT is None:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["autograder.engine.worker", *preload])
+        # numpy.random: numpy 2 imports it on first use, which is each worker's np.random.seed
+        # (10 ms per worker otherwise).
+        ctx.set_forkserver_preload(["autograder.engine.worker", "numpy.random", *preload])
         _CONTEXT = ctx
         atexit.register(shutdown)  # e.g. under `nbgrader autograde`: the fork server goes first
     return _CONTEXT
+
+
+def _reader_open(fd: int) -> bool:
+    """Whether the read end of the pipe whose write end is ``fd`` is still open somewhere (the
+    fork server holds it while it runs): poll reports POLLERR on a pipe nobody reads."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return not any(events & (select.POLLERR | select.POLLNVAL) for _, events in poller.poll(0))
+
+
+class _InheritedForkServer(forkserver.ForkServer):
+    """The parent's fork server, used by a process it forked: alive while its pipe is read."""
+
+    def ensure_running(self) -> None:
+        with self._lock:
+            if self._forkserver_alive_fd is not None and _reader_open(self._forkserver_alive_fd):
+                resource_tracker.ensure_running()
+                return
+            if self._forkserver_alive_fd is not None:  # gone: this process starts its own
+                os.close(self._forkserver_alive_fd)
+            self._forkserver_alive_fd = self._forkserver_address = self._forkserver_pid = None
+            self.__class__ = forkserver.ForkServer
+        forkserver.ForkServer.ensure_running(self)
+
+
+_SHARED = False  # this process's fork server serves the processes it forks too
 
 
 def _forget_parents_fork_server() -> None:
     """In a forked child (a grading process of the batch or of ``watch``): the fork server it
     inherited a handle on belongs to the parent. The stdlib would ``waitpid`` on it and fail
     (not a child), and the inherited "alive" descriptor would keep it running: the child lets
-    go of both and starts its own on first use, with its own preloads."""
-    global _CONTEXT
-    from multiprocessing import forkserver
+    go of both and starts its own on first use, with its own preloads.
 
+    Unless the parent shared it (``share_fork_server``): then the child keeps the handle and
+    forks its workers from the parent's server, checking that it is alive by its pipe."""
+    global _CONTEXT, _SHARED
     server = forkserver._forkserver
+    if _SHARED and server._forkserver_alive_fd is not None:
+        _SHARED = False  # what this child forks in turn lets go of it
+        server._forkserver_pid = None  # not this process's child: never waited for nor killed here
+        server.__class__ = _InheritedForkServer
+        return
+    _SHARED = False
     if server._forkserver_alive_fd is not None:
         try:
             os.close(server._forkserver_alive_fd)
         except OSError:
             pass
     server._forkserver_pid = server._forkserver_address = server._forkserver_alive_fd = None
+    if isinstance(server, _InheritedForkServer):
+        server.__class__ = forkserver.ForkServer
     _CONTEXT = None
 
 
@@ -91,10 +130,17 @@ os.register_at_fork(after_in_child=_forget_parents_fork_server)
 
 def warm_up(preload: Sequence[str] = ()) -> None:
     """Start the fork server now (it imports torch), so the first submission does not wait."""
-    from multiprocessing import forkserver
-
     context(preload)
-    forkserver.ensure_running()
+    forkserver._forkserver.ensure_running()  # the instance's: an inherited server is checked by its pipe
+
+
+def share_fork_server(preload: Sequence[str] = ()) -> None:
+    """Start the fork server now, for this process and the processes it forks from now on (the
+    batch's grading processes): they fork their workers from it instead of each starting its own
+    (a torch import, 2-3 s of CPU, each). Only this process stops it (``shutdown``)."""
+    global _SHARED
+    warm_up(preload)
+    _SHARED = True
 
 
 @dataclass
@@ -218,10 +264,12 @@ def shutdown() -> None:
 
     Killed rather than asked to exit: it holds nothing to save, and a torch-loaded interpreter
     takes most of a second to tear itself down (every worker it forked is already gone)."""
-    from multiprocessing import forkserver, util
+    global _SHARED
+    from multiprocessing import util
 
+    _SHARED = False
     server = forkserver._forkserver
-    pid, server._forkserver_pid = server._forkserver_pid, None
+    pid, server._forkserver_pid = server._forkserver_pid, None  # None: not ours (a shared one's user)
     if pid is None:
         return
     try:
