@@ -107,7 +107,7 @@ class GraderFolder:
         """What ``probes.py`` imports, for the fork server to import once (``torch.optim`` brings
         ``torch._dynamo``: 2-3 s in every worker otherwise). Read with ``ast``: the trusted side
         never imports the probes (they import torch)."""
-        tree = ast.parse(self.probes_file.read_text(), str(self.probes_file))
+        tree = parsed(self.probes_file)
         names: list[str] = []
         for node in tree.body:
             if isinstance(node, ast.Import):
@@ -132,7 +132,7 @@ class GraderFolder:
         """The other assignment folders beside this one that ``files`` (default: all of its own) import."""
         names = set()
         for path in files if files is not None else self.path.rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            for node in ast.walk(parsed(path)):
                 roots = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                          [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
                 names.update(r.split(".")[0] for r in roots)
@@ -169,8 +169,8 @@ def contract_problems(grader: GraderFolder) -> list[str]:
     problems = []
     if not grader.name.isidentifier():
         problems.append(f"its name {grader.name!r} must be a Python identifier (it is imported as a package)")
-    elif shadowed(grader):
-        problems.append(f"its name {grader.name!r} is also an installed module ({shadowed(grader)}): rename it")
+    elif where := shadowed(grader):
+        problems.append(f"its name {grader.name!r} is also an installed module ({where}): rename it")
     for entry in CONTRACT:
         if not entry.required:
             continue
@@ -179,13 +179,26 @@ def contract_problems(grader: GraderFolder) -> list[str]:
             problems.append(f"{entry.path} is missing ({entry.what})")
     if grader.probes_file.is_file():
         try:
-            tree = ast.parse(grader.probes_file.read_text(), str(grader.probes_file))
+            tree = parsed(grader.probes_file)
         except SyntaxError as exc:
             problems.append(f"probes.py does not parse (line {exc.lineno}: {exc.msg})")
         else:
             if not any(isinstance(n, ast.FunctionDef) and n.name.startswith("probe_") for n in tree.body):
                 problems.append("probes.py defines no probe_NAME function")
     return problems
+
+
+_PARSED: dict[tuple[str, int, int], ast.Module] = {}
+
+
+def parsed(path: Path) -> ast.Module:
+    """``path`` parsed, once per version of the file: every notebook graded loads its assignment
+    (the contract reads ``probes.py``, the fork server's preload too), 6 ms a parse."""
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _PARSED:
+        _PARSED[key] = ast.parse(path.read_text(), str(path))
+    return _PARSED[key]
 
 
 def shadowed(grader: GraderFolder) -> str | None:
