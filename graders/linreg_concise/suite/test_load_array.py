@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from linreg_scratch.minibatch import other_size, uneven
+from linreg_scratch.minibatch import composition, order, other_size, uneven
 
 from autograder.checks import items_of, kind_name, tensor_of
 
@@ -64,12 +64,6 @@ def parse(out, count):
             batches.append([tensor_of(item, f"Item {i} of a batch") for i, item in enumerate(items)])
         runs.append(batches)
     return out["loader"], runs
-
-
-def order(batches):
-    """The example indices in the order a pass visited them."""
-    firsts = [b[0].reshape(len(b[0]), -1)[:, 0] for b in batches]
-    return np.concatenate(firsts).astype(int) if firsts else np.zeros(0, dtype=int)
 
 
 def check_permutation(loader, batches, n, batch_size):
@@ -180,8 +174,7 @@ def test_shuffled_anew_each_epoch_when_training(student, rng, params):
         "Two epochs visited the examples in the same order: the data were shuffled once, not "
         "in every epoch. Let the DataLoader do it: shuffle=is_train."
     )
-    compositions = [{frozenset(b[0][:, 0].astype(int).tolist()) for b in batches} for batches in runs]
-    assert compositions[0] != compositions[1], (
+    assert composition(runs[0]) != composition(runs[1]), (
         "Two epochs gave the same minibatches (the same examples together), only in another order: that "
         f"is no shuffle for SGD. Let the DataLoader shuffle the examples: {BOOK_ANSWER}."
     )

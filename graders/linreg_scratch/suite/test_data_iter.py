@@ -11,7 +11,7 @@ import pytest
 
 from autograder.checks import items_of, tensor_of
 
-from ..minibatch import other_size, uneven
+from ..minibatch import composition, order, other_size, uneven
 
 pytestmark = pytest.mark.tags("data_iter")
 LABEL_OFFSET = 1000.0
@@ -50,12 +50,6 @@ def read_many(student, rng, configs):
 
 def read_epochs(student, rng, n, batch_size, epochs=1, d=3):
     return read_many(student, rng, [(n, batch_size, epochs, d)])[0]
-
-
-def order(batches):
-    """The example indices in the order the epoch visited them."""
-    firsts = [X_b.reshape(len(X_b), -1)[:, 0] for X_b, _ in batches]
-    return np.concatenate(firsts).astype(int) if firsts else np.zeros(0, dtype=int)
 
 
 def rows_of_data(batches, X):
@@ -125,11 +119,6 @@ def check_permutation(batches, n, batch_size):
     )
 
 
-def partition(batches):
-    """The minibatches of an epoch as a set of sets of example indices (their composition)."""
-    return {frozenset(X_b[:, 0].astype(int).tolist()) for X_b, _ in batches}
-
-
 @pytest.mark.points(3)
 def test_batch_shapes(student, rng, params):
     """Yields (features, labels) batches of shape (batch_size, d) and (batch_size, 1)
@@ -195,7 +184,7 @@ def test_shuffled_anew_each_epoch(student, rng, params):
         "Two epochs visited the examples in the same order. Shuffle inside data_iter, each "
         "time it is called, and do not re-seed the random generator there."
     )
-    assert partition(runs[0]) != partition(runs[1]), (
+    assert composition(runs[0]) != composition(runs[1]), (
         "Two epochs gave the same minibatches (the same examples together), only in another order: "
         "shuffling within fixed blocks, or visiting fixed blocks in a random order, is no shuffle for "
         "SGD. Shuffle the list of all indices, then slice it into batches."
