@@ -1,26 +1,31 @@
 """Messages between the trusted grader and the untrusted worker: JSON plus arrays, never pickle.
 
-A message is one ``.npz`` archive: the entry ``__json__`` holds the JSON document, and every
-array in the document is replaced by ``{"__array__": "a0"}`` pointing at its own entry.
-Decoding uses ``allow_pickle=False``, so a worker can send numbers, strings and arrays of
-plain dtypes, and nothing that runs code when it is read.
+A message is a JSON document followed by the raw bytes of the arrays it holds, as in Jupyter's
+messages with binary buffers: 8 bytes (little-endian) giving the JSON part's length, the JSON
+part ``{"doc": ..., "arrays": [[dtype, shape], ...]}``, then each array's bytes in that order,
+C-contiguous. In ``doc`` every array is replaced by ``{"__array__": i}``. Decoding builds arrays
+with ``numpy.frombuffer`` for plain dtypes only (numbers, booleans, strings), so a worker can
+send nothing that runs code when it is read.
+
+It replaced ``.npz`` archives: parsing each entry's zip record and ``.npy`` header (a Python
+literal) cost about 1 ms per message, 36 messages per submission, on each side.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
+import math
 from typing import Any
 
 import numpy as np
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 MAX_JSON_BYTES = 16 * 1024 * 1024
+MAX_ARRAYS = 100_000
+PLAIN_KINDS = "biufcSU"  # bool, integers, floats, complex, bytes, text: no objects, no records
+_LENGTH = 8
 # Student code shares the worker's process, so it can write its own "messages" to the pipe: a
-# message is checked before anything in it is decompressed, allocated or parsed.
-_DECODE_ERRORS = (ValueError, OSError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, KeyError, TypeError,
-                  AttributeError, RecursionError, MemoryError, NotImplementedError, UnicodeDecodeError)
+# message is checked before anything in it is allocated or parsed.
 
 
 class ProtocolError(Exception):
@@ -28,13 +33,16 @@ class ProtocolError(Exception):
 
 
 def encode(obj: Any) -> bytes:
-    arrays: dict[str, np.ndarray] = {}
+    table: list[list[Any]] = []
+    buffers: list[bytes] = []
 
     def pack(x: Any) -> Any:
         if isinstance(x, np.ndarray):
-            key = f"a{len(arrays)}"
-            arrays[key] = x
-            return {"__array__": key}
+            if x.dtype.kind not in PLAIN_KINDS or x.dtype.hasobject or not x.dtype.itemsize:
+                raise TypeError(f"cannot send an array of dtype {x.dtype} between grader and worker")
+            table.append([x.dtype.str, list(x.shape)])
+            buffers.append(np.ascontiguousarray(x).tobytes())
+            return {"__array__": len(table) - 1}
         if isinstance(x, np.generic):
             return x.item()
         if isinstance(x, dict):
@@ -45,75 +53,70 @@ def encode(obj: Any) -> bytes:
             return x
         raise TypeError(f"cannot send {type(x).__name__} between grader and worker")
 
-    doc = json.dumps(pack(obj), allow_nan=True)
-    arrays["__json__"] = np.frombuffer(doc.encode("utf-8"), dtype=np.uint8)
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
+    doc = json.dumps({"doc": pack(obj), "arrays": table}, allow_nan=True).encode("utf-8")
+    return b"".join([len(doc).to_bytes(_LENGTH, "little"), doc, *buffers])
 
 
-def _read_arrays(data: bytes) -> dict[str, np.ndarray]:
-    """The archive's arrays, each entry checked before it is read: stored (not compressed), a
-    plain ``.npy`` array, no larger than its bytes, no Python objects."""
-    arrays = {}
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for info in archive.infolist():
-            if info.compress_type != zipfile.ZIP_STORED:
-                raise ProtocolError(f"entry {info.filename!r} is compressed; messages are stored")
-            if info.filename == "__json__.npy" and info.file_size > MAX_JSON_BYTES:
-                raise ProtocolError("message JSON is over the limit")
-            with archive.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                if version == (1, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-                elif version == (2, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-                else:
-                    raise ProtocolError(f"entry {info.filename!r} has .npy version {version}")
-                if dtype.hasobject:
-                    raise ProtocolError(f"entry {info.filename!r} holds Python objects")
-                size = int(np.prod(shape, dtype=object)) * dtype.itemsize
-                if size > info.file_size:
-                    raise ProtocolError(f"entry {info.filename!r} claims more data than it holds")
-                raw = f.read(size)
-            if len(raw) != size:
-                raise ProtocolError(f"entry {info.filename!r} is truncated")
-            array = np.frombuffer(raw, dtype=dtype).copy()
-            arrays[info.filename.removesuffix(".npy")] = array.reshape(shape, order="F" if fortran else "C")
+def _array_table(table: Any, data_bytes: int) -> list[tuple[np.dtype, tuple[int, ...], int]]:
+    """(dtype, shape, size in bytes) of each array, checked against the bytes that follow."""
+    if not isinstance(table, list) or len(table) > MAX_ARRAYS:
+        raise ProtocolError("message has no valid array table")
+    arrays, total = [], 0
+    for entry in table:
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+                and isinstance(entry[1], list) and len(entry[1]) <= 32
+                and all(type(n) is int and n >= 0 for n in entry[1])):
+            raise ProtocolError("message has a malformed array entry")
+        try:
+            dtype = np.dtype(entry[0])
+        except (TypeError, ValueError, SyntaxError) as exc:
+            raise ProtocolError(f"message names an unknown dtype ({type(exc).__name__})") from None
+        if dtype.kind not in PLAIN_KINDS or dtype.hasobject or dtype.fields is not None or not dtype.itemsize:
+            raise ProtocolError(f"message holds an array of dtype {dtype}, not plain data")
+        size = math.prod(entry[1]) * dtype.itemsize
+        total += size
+        if total > data_bytes:
+            raise ProtocolError("message claims more array data than it holds")
+        arrays.append((dtype, tuple(entry[1]), size))
+    if total != data_bytes:
+        raise ProtocolError("message holds bytes its array table does not describe")
     return arrays
 
 
 def decode(data: bytes) -> Any:
     if len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError(f"message of {len(data)} bytes is over the limit")
+    if len(data) < _LENGTH:
+        raise ProtocolError("message is too short")
+    length = int.from_bytes(data[:_LENGTH], "little")
+    if length > MAX_JSON_BYTES or length > len(data) - _LENGTH:
+        raise ProtocolError("message JSON is over the limit or truncated")
     try:
-        arrays = _read_arrays(data)
-    except ProtocolError:
-        raise
-    except _DECODE_ERRORS as exc:
-        raise ProtocolError(f"not a valid message: {type(exc).__name__}: {str(exc)[:200]}") from None
-    json_part = arrays.pop("__json__", None)
-    if not isinstance(json_part, np.ndarray) or json_part.dtype != np.uint8 or json_part.ndim != 1:
-        raise ProtocolError("message has no JSON part")
-    try:
-        doc = json.loads(json_part.tobytes().decode("utf-8"))
+        message = json.loads(data[_LENGTH:_LENGTH + length].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ProtocolError(f"message JSON is invalid: {type(exc).__name__}") from None
+    if not isinstance(message, dict) or set(message) != {"doc", "arrays"}:
+        raise ProtocolError("message has no JSON part")
+    offset, arrays = _LENGTH + length, []
+    for dtype, shape, size in _array_table(message["arrays"], len(data) - _LENGTH - length):
+        array = np.frombuffer(data, dtype=dtype, count=size // dtype.itemsize, offset=offset)
+        arrays.append(array.reshape(shape).copy())
+        offset += size
 
     def unpack(x: Any) -> Any:
         if isinstance(x, dict):
             if set(x) == {"__array__"}:
-                try:
-                    return arrays[x["__array__"]]
-                except (KeyError, TypeError):
-                    raise ProtocolError("message refers to a missing array") from None
+                index = x["__array__"]
+                if type(index) is not int or not 0 <= index < len(arrays):
+                    raise ProtocolError("message refers to a missing array")
+                return arrays[index]
             return {k: unpack(v) for k, v in x.items()}
         if isinstance(x, list):
             return [unpack(v) for v in x]
         return x
 
     try:
-        return unpack(doc)
+        return unpack(message["doc"])
     except RecursionError:
         raise ProtocolError("message is nested too deeply") from None
 

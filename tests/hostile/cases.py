@@ -341,22 +341,12 @@ for path in @PRIVATE_FILES@:
 raise RuntimeError("reading: " + "; ".join(outcomes))
 ''', WRONG, "test_sgd.py: No such file or directory"),
     Hostile("forges a message to the grader", '''
-import gc, io, zipfile
-import numpy as np
+import gc, json
 from multiprocessing.connection import Connection
-def npy(array, shape):
-    buf = io.BytesIO()
-    header = np.lib.format.header_data_from_array_1_0(array)
-    header["shape"] = shape
-    np.lib.format.write_array_header_1_0(buf, header)
-    buf.write(array.tobytes())
-    return buf.getvalue()
-doc = b'{"ok": true, "result": {"params": [{"__array__": "a0"}]}}'
-buf = io.BytesIO()
-with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-    z.writestr("__json__.npy", npy(np.frombuffer(doc, np.uint8), (len(doc),)))
-    z.writestr("a0.npy", npy(np.zeros(2**26, np.uint8), (2**36,)))  # 64 MiB of zeros, claiming 64 GiB
-BOMB = buf.getvalue()
+# In the channel's own format: a reply whose array claims 64 GiB, with 64 MiB of zeros behind it.
+doc = json.dumps({"doc": {"re": 1, "ok": True, "result": {"params": [{"__array__": 0}]}},
+                  "arrays": [["|u1", [2**36]]]}).encode()
+BOMB = len(doc).to_bytes(8, "little") + doc + bytes(2**26)
 def sgd(params, lr, batch_size):
     for obj in gc.get_objects():
         if isinstance(obj, Connection) and not obj.closed:
