@@ -96,17 +96,47 @@ def cmd_autograde(args: argparse.Namespace) -> int:
 
     The count of submissions that need a human is the class report's, for the whole class.
     """
-    from autograder.assignment import AssignmentError
-    from autograder.batch.cluster import ClusterError
-    from autograder.batch.gradebook import GradebookError
-    from autograder.batch.run import EXIT_INTERRUPTED, EXIT_SETUP, autograde
-    from autograder.course import CourseError, find_course_root
+    from autograder.course import find_course_root
+    from autograder.engine.student import shutdown
 
     root = args.course or find_course_root(default=None)
     if root is None:
         print("autograder autograde: no nbgrader_config.py here or above: run it in the course root "
               "or pass --course", file=sys.stderr)
-        return EXIT_SETUP
+        return 2  # batch.run.EXIT_SETUP, not imported yet: it brings nbgrader
+    try:
+        if args.scheduler is None:
+            start_fork_server(args.assignment, root)
+        return autograde_and_say(args, root)
+    except KeyboardInterrupt:  # while the fork server started
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        shutdown()  # whatever happened, the fork server goes with this command
+
+
+def start_fork_server(assignment: str, root: Path) -> None:
+    """The batch's fork server, started before anything else: it imports torch (2.5 s) while this
+    process imports nbgrader and reads the course (``batch.run.autograde`` then finds it running)."""
+    from autograder.assignment import Assignment, AssignmentError
+    from autograder.course import tools_on_path
+    from autograder.engine.student import share_fork_server
+
+    tools_on_path()
+    try:
+        preload = Assignment.load(assignment, root.resolve()).grader.preload()
+    except AssignmentError:
+        return  # autograde says what is wrong
+    share_fork_server(preload)
+
+
+def autograde_and_say(args: argparse.Namespace, root: Path) -> int:
+    from autograder.assignment import AssignmentError
+    from autograder.batch.cluster import ClusterError
+    from autograder.batch.gradebook import GradebookError
+    from autograder.batch.run import EXIT_INTERRUPTED, EXIT_SETUP, autograde
+    from autograder.course import CourseError
+
     try:
         summary = autograde(args.assignment, course_root=root, students=args.student, jobs=args.jobs,
                             device=args.device, force=args.force, reports=args.reports,

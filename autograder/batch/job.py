@@ -62,9 +62,12 @@ class Job:
 
 
 def init_process(course_root: str, device: str, preload: tuple[str, ...] = ()) -> None:
-    """Pool initializer: ignore Ctrl-C (the parent decides), then ``init_grader``."""
+    """Pool initializer: ignore Ctrl-C (the parent decides), then ``init_grader``, unless this
+    process was forked from one that had already done it for this course (the batch's parent,
+    ``batch.run``): then it holds that state already."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    init_grader(course_root, device, preload)
+    if _STATE.get("made_for") != (course_root, device, None):
+        init_grader(course_root, device, preload)
 
 
 def init_grader(course_root: str, device: str, preload: tuple[str, ...] = (), db_url: str | None = None) -> None:
@@ -104,7 +107,7 @@ def init_grader(course_root: str, device: str, preload: tuple[str, ...] = (), db
         raise RuntimeError("the course's Autograde.autograde_preprocessors do not include EngineGrader; "
                            "nbgrader_config.py must call autograder.nbgrader_plugin.configure")
     _STATE.update(root=Path(course_root), device=device, db_url=coursedir.db_url,
-                  sanitize=sanitize, autograde=autograde)
+                  sanitize=sanitize, autograde=autograde, made_for=(course_root, device, db_url))
     validate_schemas_once()
     after_init()
 
