@@ -33,11 +33,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import nbformat
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat import NotebookNode
 from nbformat.v4 import new_markdown_cell, new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
+
+from autograder.notebook import NotebookError, read_source_notebook
 
 STASH = "autograder_student_outputs"
 STUDENT_MARK = "[the student's own output, as saved in the submission: not run by the grader, not graded]\n"
@@ -153,8 +154,8 @@ def image_data(value: Any, budget: list[int]) -> str | None:
 def rubrics(source_notebook: Path) -> dict[str, str]:
     """grade_id -> rubric text of each hand-graded answer in the source notebook."""
     try:
-        nb = nbformat.read(source_notebook, as_version=4)
-    except (OSError, ValueError):
+        nb = read_source_notebook(source_notebook)
+    except NotebookError:
         return {}
     out = {}
     for cell in nb.cells:

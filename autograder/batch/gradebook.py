@@ -46,6 +46,12 @@ class GradebookWriter:
             self.gb.close()
             raise GradebookError(f"assignment {assignment!r} has no notebooks in the gradebook: "
                                  f"run nbgrader generate_assignment {assignment}")
+        # Cell id -> (name, cell type) of the assignment's cells. They do not change during a
+        # batch; read through each grade's association proxy (``grade.name``), every cell was
+        # loaded again for every submission, one query each (each commit expires them).
+        self.cells = {cell.id: (cell.name, getattr(cell, "cell_type", None))
+                      for nb in found.notebooks
+                      for cell in (*nb.grade_cells, *nb.solution_cells, *nb.task_cells)}
         # nbgrader's own late-penalty preprocessor, configured from the course (plugin, method).
         self.late = AssignLatePenalties(config=config)
         self.late.init_plugin()
@@ -91,21 +97,26 @@ class GradebookWriter:
                         grade.auto_score = 0
                         grade.needs_manual_grade = False
                 else:
-                    grades = {g.name: g for g in stored.grades}
+                    grades = {self._cell(g)[0]: g for g in stored.grades}
                     for name, auto_score in nb.scores.items():  # SaveAutoGrades._add_score
                         grade = grades[name]
                         grade.auto_score = auto_score
                         grade.needs_manual_grade = grade.manual_score is not None or auto_score is None
-                    comments = {c.name: c for c in stored.comments}
+                    comments = {self._cell(c)[0]: c for c in stored.comments}
                     for name, text in nb.comments.items():  # SaveAutoGrades._add_comment
                         comments[name].auto_comment = text
-                    unscored += [g.name for g in stored.grades if g.cell_type == "code" and g.name not in nb.scores]
+                    unscored += [name for name, g in grades.items()
+                                 if self._cell(g)[1] == "code" and name not in nb.scores]
                 self._late_penalty(submission, stored)
             gb.db.commit()
         except BaseException:
             gb.db.rollback()
             raise
         return unscored
+
+    def _cell(self, row: Any) -> tuple[str, str | None]:
+        """(name, cell type) of a grade's or comment's cell, from ``self.cells`` when it is known."""
+        return self.cells.get(row.cell_id) or (row.name, getattr(row.cell, "cell_type", None))
 
     def _late_penalty(self, submission: Any, notebook: Any) -> None:
         """AssignLatePenalties.preprocess, on this connection and without its own commit."""

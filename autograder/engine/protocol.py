@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,9 @@ MAX_JSON_BYTES = 16 * 1024 * 1024
 MAX_ARRAYS = 100_000
 PLAIN_KINDS = "biufcSU"  # bool, integers, floats, complex, bytes, text: no objects, no records
 _LENGTH = 8
+# A lone surrogate can reach a decoded string only through a \uD800-\uDFFF escape: the UTF-8 decoder
+# refuses encoded ones. Without such an escape, ``clean_text`` has nothing to do.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 # Student code shares the worker's process, so it can write its own "messages" to the pipe: a
 # message is checked before anything in it is allocated or parsed.
 
@@ -84,6 +88,7 @@ def _array_table(table: Any, data_bytes: int) -> list[tuple[np.dtype, tuple[int,
 
 
 def decode(data: bytes) -> Any:
+    """The message, its strings valid UTF-8 (``clean_text``), or ``ProtocolError``."""
     if len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError(f"message of {len(data)} bytes is over the limit")
     if len(data) < _LENGTH:
@@ -92,7 +97,8 @@ def decode(data: bytes) -> Any:
     if length > MAX_JSON_BYTES or length > len(data) - _LENGTH:
         raise ProtocolError("message JSON is over the limit or truncated")
     try:
-        message = json.loads(data[_LENGTH:_LENGTH + length].decode("utf-8"))
+        text = data[_LENGTH:_LENGTH + length].decode("utf-8")
+        message = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ProtocolError(f"message JSON is invalid: {type(exc).__name__}") from None
     if not isinstance(message, dict) or set(message) != {"doc", "arrays"}:
@@ -116,7 +122,8 @@ def decode(data: bytes) -> Any:
         return x
 
     try:
-        return unpack(message["doc"])
+        doc = unpack(message["doc"])
+        return clean_text(doc) if _SURROGATE_ESCAPE.search(text) else doc
     except RecursionError:
         raise ProtocolError("message is nested too deeply") from None
 

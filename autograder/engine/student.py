@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from autograder.engine import sandbox
-from autograder.engine.protocol import MAX_MESSAGE_BYTES, ProtocolError, clean_text, decode, encode
+from autograder.engine.protocol import MAX_MESSAGE_BYTES, ProtocolError, decode, encode
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 LIMITS_ENV = "AUTOGRADER_LIMITS"
@@ -65,8 +65,9 @@ def context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseContext:
     if _CONTEXT is None:
         ctx = multiprocessing.get_context("forkserver")
         # numpy.random: numpy 2 imports it on first use, which is each worker's np.random.seed
-        # (10 ms per worker otherwise).
-        ctx.set_forkserver_preload(["autograder.engine.worker", "numpy.random", *preload])
+        # (10 ms per worker otherwise). This module: each worker's target (``_worker_main``) lives here.
+        ctx.set_forkserver_preload(["autograder.engine.worker", "autograder.engine.student", "numpy.random",
+                                    *preload])
         _CONTEXT = ctx
         atexit.register(shutdown)  # e.g. under `nbgrader autograde`: the fork server goes first
     return _CONTEXT
@@ -426,7 +427,7 @@ class Student:
             ready = wait([conn, proc.sentinel], timeout=min(remaining, 1.0))
             if conn in ready:
                 try:
-                    return clean_text(decode(conn.recv_bytes(MAX_MESSAGE_BYTES)))
+                    return decode(conn.recv_bytes(MAX_MESSAGE_BYTES))  # strings cleaned
                 except EOFError:
                     pass  # the worker died; fall through to report how
                 except OSError:

@@ -12,6 +12,7 @@ This module is imported once by the fork server (paying for torch and matplotlib
 from __future__ import annotations
 
 import builtins
+import gc
 import importlib
 import importlib.util
 import io
@@ -127,6 +128,10 @@ def main(conn: Any, spec: dict[str, Any]) -> None:
     naming the request it answers (``re``); the grader checks each against its request, and
     treats anything else on this pipe as the submission's doing.
     """
+    # What the fork server imported (torch, matplotlib: about a million objects) is never garbage
+    # here, and a collection that walked it would write to, and so copy, most of its pages: frozen
+    # (an O(1) relinking), a submission's worker does about a third less work (README: speed).
+    gc.freeze()
     os.setsid()
     workdir = spec["workdir"]
     os.chdir(workdir)
