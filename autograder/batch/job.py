@@ -90,7 +90,7 @@ def init_grader(course_root: str, device: str, preload: tuple[str, ...] = (), db
     from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 
     import autograder.engine.runner  # noqa: F401 - numpy and pytest, once per grading process
-    from autograder.batch.speed import after_init, validate_schemas_once
+    from autograder.batch.speed import after_init, reuse_gradebook_engines, validate_schemas_once
     from autograder.course import load_config
     from autograder.nbgrader_plugin import EngineGrader
 
@@ -109,6 +109,7 @@ def init_grader(course_root: str, device: str, preload: tuple[str, ...] = (), db
     _STATE.update(root=Path(course_root), device=device, db_url=coursedir.db_url,
                   sanitize=sanitize, autograde=autograde, made_for=(course_root, device, db_url))
     validate_schemas_once()
+    reuse_gradebook_engines()
     after_init()
 
 

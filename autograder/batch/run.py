@@ -196,7 +196,14 @@ def _autograde(asg: Any, config: Any, started: float, *, students: str, jobs: in
     # inherits a database connection. The grading processes fork their workers from this
     # process's fork server, in the sandbox mode its canary chose (``decide_sandbox``).
     if todo and scheduler is None:
-        decide_sandbox(device)
+        # The report's charts need matplotlib (0.4 s of imports): imported while the canary waits
+        # for the fork server's torch, and done before the pool forks (never mid-import).
+        charts = threading.Thread(target=import_all, args=(REPORT_MODULES,))
+        charts.start()
+        try:
+            decide_sandbox(device)
+        finally:
+            charts.join()
         # The grading processes' state (nbgrader's preprocessors, the engine, a frozen heap) is
         # built once here and inherited by each fork, instead of built again in each of them.
         init_grader(str(root), device, asg.grader.preload())
@@ -295,6 +302,10 @@ def plan(submissions: list[Submission], writer: Any, coursedir: Any, assignment:
     return todo, digests
 
 
+# The figure and its axes with the backend: the Agg backend alone left 0.6 s of imports to the report.
+REPORT_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_agg")
+
+
 def import_all(modules: tuple[str, ...]) -> None:
     for module in modules:
         importlib.import_module(module)
@@ -305,10 +316,9 @@ def grade_all(pool: Pool, futures: dict[Future, Submission], progress: bool | No
     from tqdm import tqdm
 
     tqdm.monitor_interval = 0  # no monitor thread in this process
-    # The class report's charts need matplotlib (a second to import): import it while waiting, the
-    # figure and its axes with it (the Agg backend alone left 0.6 s of imports to the report).
-    threading.Thread(target=import_all, args=(("matplotlib.figure", "matplotlib.backends.backend_agg"),),
-                     daemon=True).start()
+    # The class report's charts need matplotlib (a second to import): import it while waiting, if
+    # it is not already (a Dask batch has no canary to wait for).
+    threading.Thread(target=import_all, args=(REPORT_MODULES,), daemon=True).start()
     disable = None if progress is None else not progress  # None: a bar only on a terminal
     with tqdm(total=len(futures), desc=f"grading {pool.assignment}", unit="submission", disable=disable,
               dynamic_ncols=True) as bar, StopRequest() as stop:
