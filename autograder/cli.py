@@ -293,9 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from autograder.batch.speed import skip_iri_grammar
+    from autograder.batch.speed import one_blas_thread, skip_iri_grammar
 
     skip_iri_grammar()  # 1.3-1.9 s of every command that imports nbformat (batch/speed.py)
+    one_blas_thread()  # BLAS's spinning threads took the workers' cores (batch/speed.py)
     args = build_parser().parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -38,6 +38,9 @@ CODE_STUB = '# YOUR CODE HERE: replace this stub\nraise NotImplementedError("rep
 
 def configure(c: Any, root: Path) -> None:
     """Make ``root`` an nbgrader course graded by the engine (called from nbgrader_config.py)."""
+    from autograder.batch.speed import one_blas_thread
+
+    one_blas_thread()  # before nbgrader's process imports numpy (batch/speed.py)
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.source_directory = "solutions"
     c.CourseDirectory.release_directory = "assignments"

@@ -21,6 +21,13 @@ Measured on the 40-submission benchmark (``benchmarks/where_time_goes.py``), per
   still checked, and closing it returns the connection to the pool with no transaction open, so
   the batch's writer is never kept waiting.
 
+- BLAS's idle threads spin. numpy's OpenBLAS keeps one thread per core and, after each call
+  (a suite's ``lstsq`` or ``corrcoef``), lets them spin-wait for more work; a grading process
+  calls it, then waits for its worker, and those threads took the cores the workers needed:
+  4.5 ms of the grading process's CPU per training run it waited for, 20 ms per submission.
+  ``one_blas_thread`` makes the kit's commands use one BLAS thread (unless set otherwise), as
+  the workers already use one torch thread; the suites' matrices are small.
+
 And once per command: ``jsonschema`` (imported by nbformat) registers an "iri" format checker
 when the optional ``rfc3987-syntax`` is installed (jupyter-events asks for jsonschema's
 ``format-nongpl`` extra), and that package compiles an Earley grammar with lark when imported:
@@ -86,6 +93,15 @@ def validate_schemas_once() -> None:
 
     if not isinstance(common.jsonschema, _CachedSchemas):
         common.jsonschema = _CachedSchemas(jsonschema)
+
+
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def one_blas_thread() -> None:
+    """Before numpy is imported (BLAS reads these once): one thread, where nobody set a number."""
+    for name in BLAS_THREADS:
+        os.environ.setdefault(name, "1")
 
 
 def skip_iri_grammar() -> None:

@@ -52,6 +52,7 @@ log = logging.getLogger("autograder")
 _CHOSEN: dict[tuple[str, str], str | SandboxUnavailable] = {}
 
 _CONTEXT: multiprocessing.context.BaseContext | None = None
+FORK_SERVER_RETRIES = 40  # 50 ms apart: a killed fork server takes a moment to be gone
 
 
 def context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseContext:
@@ -497,8 +498,15 @@ class Student:
                 "sandbox": self._sandbox_spec()}
         ctx = context()
         self._conn, child = ctx.Pipe(duplex=True)
-        self._proc = ctx.Process(target=_worker_main, args=(child, spec), daemon=True)
-        self._proc.start()
+        for attempt in range(FORK_SERVER_RETRIES):
+            self._proc = ctx.Process(target=_worker_main, args=(child, spec), daemon=True)
+            try:
+                self._proc.start()
+                break
+            except OSError:  # its fork server died a moment ago: not yet reaped, it still counts as
+                if attempt + 1 == FORK_SERVER_RETRIES:  # running, and refuses the connection;
+                    raise  # once it is gone, the next try starts a new one
+                time.sleep(0.05)
         child.close()
         self._request_id = 0
         try:
@@ -528,8 +536,8 @@ class Student:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        if proc is not None:
-            if proc.pid and proc.is_alive():
+        if proc is not None and proc.pid is not None:  # None: it never started
+            if proc.is_alive():
                 # The worker is a supervisor; its sandboxed child and anything that child
                 # started (setsid or not) are found through /proc and killed first.
                 sandbox.kill_tree(proc.pid)
