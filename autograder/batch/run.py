@@ -159,6 +159,7 @@ def _autograde(asg: Any, config: Any, started: float, *, students: str, jobs: in
     from autograder.batch.gradebook import GradebookWriter
     from autograder.batch.job import init_grader
     from autograder.engine.contract import suite_problems
+    from autograder.engine.runner import import_suite
     from autograder.engine.student import shutdown
     from autograder.nbgrader_plugin import EngineGrader
     from autograder.report import write_class_report
@@ -201,6 +202,7 @@ def _autograde(asg: Any, config: Any, started: float, *, students: str, jobs: in
         charts = threading.Thread(target=import_all, args=(REPORT_MODULES,))
         charts.start()
         try:
+            import_suite(asg)  # meanwhile too: the grading processes inherit the suite's modules
             decide_sandbox(device)
         finally:
             charts.join()

@@ -259,6 +259,15 @@ def run_suite(student: Student, assignment: Assignment, device: str, **kwargs: A
     return plugin
 
 
+def import_suite(assignment: Assignment) -> None:
+    """Collect the hidden suite without running it: pytest imports its modules, and what of
+    itself it imports lazily, here. A batch does this in its parent while the fork server
+    imports torch, so each grading process it forks holds them (0.1-0.2 s of CPU each)."""
+    graders.make_importable(assignment.grader)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        pytest.main([*pytest_args(assignment.suite_dir), "--collect-only"])
+
+
 def worker_device(device: str) -> str:
     """``cuda`` lifts the address-space cap, which CUDA's large mappings do not survive."""
     if device == "cuda" or (device == "auto" and Path("/dev/nvidiactl").exists()):
