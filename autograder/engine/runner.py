@@ -251,11 +251,7 @@ def functions_defined(cells: list[tuple[str, str]]) -> dict[str, str]:
 
 def run_suite(student: Student, assignment: Assignment, device: str, **kwargs: Any) -> GradingPlugin:
     plugin = GradingPlugin(student, assignment, device, **kwargs)
-    graders.make_importable(assignment.grader)  # its suite imports the folder's own helpers
-    # pytest's report and anything the suite prints or warns (numpy's RuntimeWarnings) are nobody's
-    # reading: the grading plugin's entries are the result.
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        plugin.exit_code = int(pytest.main(pytest_args(assignment.suite_dir), plugins=[plugin]))
+    plugin.exit_code = pytest_on_suite(assignment, plugins=[plugin])
     return plugin
 
 
@@ -263,9 +259,16 @@ def import_suite(assignment: Assignment) -> None:
     """Collect the hidden suite without running it: pytest imports its modules, and what of
     itself it imports lazily, here. A batch does this in its parent while the fork server
     imports torch, so each grading process it forks holds them (0.1-0.2 s of CPU each)."""
-    graders.make_importable(assignment.grader)
+    pytest_on_suite(assignment, "--collect-only")
+
+
+def pytest_on_suite(assignment: Assignment, *extra: str, plugins: list[Any] | None = None) -> int:
+    """``pytest.main`` on the assignment folder's suite; its exit code."""
+    graders.make_importable(assignment.grader)  # its suite imports the folder's own helpers
+    # pytest's report and anything the suite prints or warns (numpy's RuntimeWarnings) are nobody's
+    # reading: the grading plugin's entries are the result.
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        pytest.main([*pytest_args(assignment.suite_dir), "--collect-only"])
+        return int(pytest.main([*pytest_args(assignment.suite_dir), *extra], plugins=plugins or []))
 
 
 def worker_device(device: str) -> str:
