@@ -166,6 +166,41 @@ def test_a_mode_that_fails_for_one_submission_fails_closed(monkeypatch):
     assert student._CHOSEN == chosen
 
 
+def _probes_that_fail(folder: Path, times: int) -> str:
+    """A probes file whose import (in the worker, before its sandbox) fails the first ``times`` times."""
+    probes = folder / "probes.py"
+    probes.write_text(textwrap.dedent(f"""\
+        import os
+        from pathlib import Path
+        _count = Path({str(folder / "count")!r})
+        failed = int(_count.read_text()) if _count.exists() else 0
+        if failed < {times}:
+            _count.write_text(str(failed + 1))
+            raise RuntimeError("the machine hiccuped")
+        """))
+    return str(probes)
+
+
+def test_a_worker_that_fails_before_student_code_ran_is_started_again(tmp_path):
+    """Nothing of the student's ran in it, so a passing failure of the set-up costs a retry, not a grade."""
+    worker = Student(setup="import torch\n", cells=[], probes=_probes_that_fail(tmp_path, times=2))
+    try:
+        assert worker.probe("environment")["torch"]
+    finally:
+        worker.close()
+    assert (tmp_path / "count").read_text() == "2"
+
+
+def test_a_set_up_that_keeps_failing_fails_closed_and_says_why(tmp_path):
+    worker = Student(setup="import torch\n", cells=[], probes=_probes_that_fail(tmp_path, times=99))
+    try:
+        with pytest.raises(SandboxUnavailable, match=r"setting up its sandbox \(RuntimeError: the machine hiccuped\)"):
+            worker.probe("environment")
+    finally:
+        worker.close()
+    assert (tmp_path / "count").read_text() == str(student.SANDBOX_START_TRIES)
+
+
 def test_a_sandbox_problem_is_the_tas_not_the_students():
     plugin = GradingPlugin(Student(setup="", cells=[]), None, "cpu")
 

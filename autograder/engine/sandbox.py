@@ -37,6 +37,7 @@ import select
 import shutil
 import signal
 import sys
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -567,14 +568,18 @@ def enter(spec: dict[str, Any], keep_fds: tuple[int, ...] = ()) -> str:
 
     alive_r, alive_w = os.pipe()
     pid = os.fork()
-    if pid:
-        _close_fds_except({0, 1, 2, alive_w, folder[0]})
-        _supervise(pid, sweep=not mode.isolated, folder=folder, parent=parent)
+    if pid:  # the supervisor never returns: it has closed the grader's channel
+        try:
+            _close_fds_except({0, 1, 2, alive_w, folder[0]})
+            _supervise(pid, sweep=not mode.isolated, folder=folder, parent=parent)
+        except BaseException:  # noqa: BLE001 - the child sees it go and reports it to the grader
+            traceback.print_exc()  # to the worker's log
+        os._exit(1)
     # The sandboxed child. It dies with the supervisor, even if that goes between fork and here.
     # (A folder descriptor from outside the new root would be a way out of it: closed here too.)
     _close_fds_except({0, 1, 2, alive_r, *keep_fds})
-    os.setsid()  # its own session: nothing it signals by group reaches the supervisor
     try:
+        os.setsid()  # its own session: nothing it signals by group reaches the supervisor
         if mode.isolated:
             _finish_root()
         os.chdir(spec["workdir"])
@@ -592,7 +597,7 @@ def enter(spec: dict[str, Any], keep_fds: tuple[int, ...] = ()) -> str:
     except OSError as exc:
         raise SandboxFailed(mode.name, str(exc)) from None
     if select.select([alive_r], [], [], 0)[0]:  # the supervisor went before the line above
-        os._exit(1)
+        raise SandboxFailed(mode.name, "its supervising process stopped during the set-up")
     os.close(alive_r)
     return mode.name
 

@@ -52,6 +52,7 @@ log = logging.getLogger("autograder")
 _CHOSEN: dict[tuple[str, str], str | SandboxUnavailable] = {}
 
 _CONTEXT: multiprocessing.context.BaseContext | None = None
+SANDBOX_START_TRIES = 3  # a worker that stopped before any student code ran is started again
 FORK_SERVER_RETRIES = 40  # 50 ms apart: a killed fork server takes a moment to be gone
 
 
@@ -491,7 +492,20 @@ class Student:
             self.cell_errors = []  # the cells load again, without the one left out
 
     def _spawn(self) -> None:
-        """A new worker in ``self.mode``; returns once it confirmed its sandbox, before any student code."""
+        """A new worker in ``self.mode``; returns once it confirmed its sandbox, before any student code.
+
+        A worker that did not confirm it ran nothing of the student's: the set-up failed (or the
+        machine did, for a moment), so it is tried again, ``SANDBOX_START_TRIES`` times in all,
+        before the submission is left to a human."""
+        for attempt in range(SANDBOX_START_TRIES):
+            try:
+                return self._spawn_once()
+            except SandboxUnavailable as exc:
+                if attempt + 1 == SANDBOX_START_TRIES:
+                    raise
+                log.warning("a worker did not start (%s); trying again", exc)
+
+    def _spawn_once(self) -> None:
         self._workdir = tempfile.mkdtemp(prefix="autograder-worker-")
         spec = {"workdir": self._workdir, "setup": self.setup, "cells": self.cells,
                 "probes": self.probes, "limits": self.limits.for_worker(self.device),

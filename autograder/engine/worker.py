@@ -148,16 +148,21 @@ def main(conn: Any, spec: dict[str, Any]) -> None:
     sys.stdout = sys.stderr = stream
     # Imported, and the probes looked up, before the sandbox hides the disk and before student
     # code could replace them in the module.
-    probe_table = load_probes(spec["probes"])
     send = conn.send_bytes
-    try:
+    try:  # nothing of the student's has run yet: whatever fails here is the set-up's, and says so
+        probe_table = load_probes(spec["probes"])
         mode = sandbox.enter(spec, keep_fds=(conn.fileno(),))  # forks: only the sandboxed child comes back
-    except sandbox.SandboxFailed as exc:
-        send(encode({"sandbox_failed": str(exc)}))
-        os._exit(3)
-    os.environ.update(HOME=workdir, TMPDIR=workdir, MPLCONFIGDIR=workdir)
-    tempfile.tempdir = None  # recomputed from TMPDIR: a folder cached by the fork server may not be visible
-    torch.set_num_threads(1)
+        os.environ.update(HOME=workdir, TMPDIR=workdir, MPLCONFIGDIR=workdir)
+        tempfile.tempdir = None  # recomputed from TMPDIR: a folder cached by the fork server may not be visible
+        torch.set_num_threads(1)
+    except BaseException as exc:  # noqa: BLE001 - reported, never swallowed: the worker stops
+        reason = str(exc) if isinstance(exc, sandbox.SandboxFailed) else \
+            f"the worker failed while setting up its sandbox ({type(exc).__name__}: {exc})"
+        traceback.print_exc()  # to the worker's log, for whoever debugs the machine
+        try:
+            send(encode({"sandbox_failed": reason}))
+        finally:
+            os._exit(3)
     ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     send(encode({"entered": mode}))
 
