@@ -24,7 +24,6 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Unicode
 
 from autograder import submission_files
-from autograder.batch.processes import without_main_reimport
 from autograder.hand_grading import ShowForHandGrading, StashStudentOutputs
 from autograder.notebook import grade_cell_part
 from autograder.render import part_text
@@ -82,9 +81,8 @@ class EngineGrader(NbGraderPreprocessor):
         unsafe = submission_files.problem(submitted) if submitted.exists() else None
         if unsafe:  # nbgrader then fails the submission and removes what it copied into autograded/
             raise ValueError(f"{info['student']}/{info['assignment']}: {unsafe}")
-        with without_main_reimport():  # under the `nbgrader` script: seconds saved per worker
-            result = grade(nb, path, info["assignment"], course_root=root, device=self.device,
-                           student_id=info["student"], private=[exchange_root(self.config)])
+        result = grade(nb, path, info["assignment"], course_root=root, device=self.device,
+                       student_id=info["student"], private=[exchange_root(self.config)])
         resources["autograder_result"] = result
         typed = Result.from_dict(result)
         for index, cell in enumerate(nb.cells):

@@ -201,6 +201,31 @@ def test_a_set_up_that_keeps_failing_fails_closed_and_says_why(tmp_path):
     assert (tmp_path / "count").read_text() == str(student.SANDBOX_START_TRIES)
 
 
+def test_a_worker_does_not_run_the_graders_main_module_again(tmp_path):
+    """Under ``python -m autograder.cli``, multiprocessing would re-run the CLI module in each worker."""
+    probes = tmp_path / "probes.py"
+    probes.write_text(textwrap.dedent("""\
+        import sys
+
+        def probe_mains(ns):
+            return {"ran": any("GRADING_MAIN_RAN" in getattr(m, "__dict__", {}) for m in list(sys.modules.values()))}
+        """))
+    (tmp_path / "grading_main.py").write_text(textwrap.dedent(f"""\
+        from autograder.engine.student import Student
+
+        GRADING_MAIN_RAN = True
+        if __name__ == "__main__":
+            worker = Student(setup="", cells=[], probes={str(probes)!r})
+            print(worker.probe("mains")["ran"])
+            worker.close()
+        """))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    run = subprocess.run([sys.executable, "-m", "grading_main"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "False"
+
+
 def test_a_sandbox_problem_is_the_tas_not_the_students():
     plugin = GradingPlugin(Student(setup="", cells=[]), None, "cpu")
 

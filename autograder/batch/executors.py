@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from autograder.batch.job import Job, JobOutcome, init_process, run_job
-from autograder.batch.processes import without_main_reimport
+from autograder.engine.processes import without_main_reimport
 
 
 class Executor(Protocol):

@@ -37,7 +37,6 @@ from typing import Any
 from autograder import submission_files
 from autograder.batch.executors import Executor, open_executor
 from autograder.batch.job import Job, JobOutcome
-from autograder.batch.processes import without_main_reimport
 from autograder.batch.submissions import Submission, extra_notebooks, find_submissions
 from autograder.course import CONFIG_FILE, CourseError, load_config, tools_on_path
 
@@ -278,8 +277,7 @@ def decide_sandbox(device: str) -> None:
     from autograder.engine.student import Limits, SandboxUnavailable, choose_mode
 
     try:
-        with without_main_reimport():  # the canary worker is not to run this program's main script
-            choose_mode(Limits.from_env(), worker_device(device))
+        choose_mode(Limits.from_env(), worker_device(device))
     except SandboxUnavailable as exc:  # its message says how the TA can go on
         raise CourseError(f"nothing was graded: {exc}") from None
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from autograder.engine import sandbox
+from autograder.engine.processes import without_main_reimport
 from autograder.engine.protocol import MAX_MESSAGE_BYTES, ProtocolError, decode, encode
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -515,7 +516,8 @@ class Student:
         for attempt in range(FORK_SERVER_RETRIES):
             self._proc = ctx.Process(target=_worker_main, args=(child, spec), daemon=True)
             try:
-                self._proc.start()
+                with without_main_reimport():  # the worker is not to run this program's main script
+                    self._proc.start()
                 break
             except OSError:  # its fork server died a moment ago: not yet reaped, it still counts as
                 if attempt + 1 == FORK_SERVER_RETRIES:  # running, and refuses the connection;
