@@ -170,7 +170,6 @@ def _probes_that_fail(folder: Path, times: int) -> str:
     """A probes file whose import (in the worker, before its sandbox) fails the first ``times`` times."""
     probes = folder / "probes.py"
     probes.write_text(textwrap.dedent(f"""\
-        import os
         from pathlib import Path
         _count = Path({str(folder / "count")!r})
         failed = int(_count.read_text()) if _count.exists() else 0

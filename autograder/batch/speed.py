@@ -133,25 +133,23 @@ class _PooledGradebook:
         gb.check_course(course_id=course_id)
         gb.course_id, gb.authenticator = course_id, authenticator
         gb.close = gb.db.remove  # the engine stays, for this process's next notebook
-        gb.find_source_cell = _by_notebook(gb, "source_cells", gb.find_source_cell)
-        gb.find_graded_cell = _by_notebook(gb, "grade_cells", gb.find_graded_cell)
+        gb.find_source_cell = _by_notebook(gb, "source_cells")
+        gb.find_graded_cell = _by_notebook(gb, "grade_cells")
         return gb
 
 
-def _by_notebook(gb: Any, cells: str, find_one: Any) -> Any:
+def _by_notebook(gb: Any, cells: str) -> Any:
     """``find_source_cell`` / ``find_graded_cell`` answered from one load of the notebook's cells
     (``OverwriteCells`` asks for each cell in turn, one query each). Only for the life of this
-    Gradebook, one notebook's preprocessing: nothing is kept across notebooks."""
+    Gradebook, one notebook's preprocessing: nothing is kept across notebooks. A missing
+    notebook or cell raises ``MissingEntry``, as nbgrader's own lookups do."""
     from nbgrader.api import MissingEntry
 
     loaded: dict[tuple[str, str], dict[str, Any]] = {}
 
     def find(name: str, notebook: str, assignment: str) -> Any:
         if (notebook, assignment) not in loaded:
-            try:
-                found = gb.find_notebook(notebook, assignment)
-            except MissingEntry:
-                return find_one(name, notebook, assignment)  # raises MissingEntry, as it did
+            found = gb.find_notebook(notebook, assignment)
             loaded[notebook, assignment] = {cell.name: cell for cell in getattr(found, cells)}
         try:
             return loaded[notebook, assignment][name]
