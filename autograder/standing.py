@@ -39,7 +39,7 @@ class _Collector:
         config.addinivalue_line("markers", "tags(*names): the part of the assignment it grades")
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        from autograder.engine.runner import tags_of
+        from autograder.engine.suite_session import tags_of
         from autograder.results import part_of
 
         for item in session.items:
@@ -49,7 +49,7 @@ class _Collector:
 
 def hidden_check_names(asg: Assignment) -> dict[str, list[str]]:
     """Each graded part, in the notebook's order, with its hidden checks' names (no repeats)."""
-    from autograder.engine.runner import pytest_args
+    from autograder.engine.suite_session import pytest_args
     from autograder.graders import make_importable
 
     make_importable(asg.grader)

@@ -16,7 +16,7 @@ import pytest
 from autograder.corpus import ROOT, cases, solved_cells
 from autograder.engine import sandbox, student
 from autograder.engine.review import review_flags
-from autograder.engine.runner import GradingPlugin
+from autograder.engine.runner import GradingRun
 from autograder.engine.student import Limits, SandboxUnavailable, Student
 
 SCRATCH_PROBES = str(ROOT / "graders" / "linreg_scratch" / "probes.py")
@@ -226,7 +226,7 @@ def test_a_worker_does_not_run_the_graders_main_module_again(tmp_path):
 
 
 def test_a_sandbox_problem_is_the_tas_not_the_students():
-    plugin = GradingPlugin(Student(setup="", cells=[]), None, "cpu")
+    plugin = GradingRun(Student(setup="", cells=[]), None, "cpu")
 
     class Info:
         value = SandboxUnavailable("the userns sandbox could not be set up")

@@ -16,7 +16,7 @@ import pytest
 from autograder.assignment import Assignment
 from autograder.corpus import ROOT, solution_path
 from autograder.engine.contract import check_suite_dir, grade_cell_points
-from autograder.engine.runner import pytest_args
+from autograder.engine.suite_session import pytest_args
 from tests.course_helpers import make_course
 
 ASSIGNMENT = "linreg_scratch"

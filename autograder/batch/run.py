@@ -201,13 +201,14 @@ def _autograde(asg: Any, config: Any, started: float, *, students: str, jobs: in
         charts = threading.Thread(target=import_all, args=(REPORT_MODULES,))
         charts.start()
         try:
-            import_suite(asg)  # meanwhile too: the grading processes inherit the suite's modules
+            import_suite(asg)  # meanwhile too: the grading processes inherit the suite's session
+            # The grading processes' state (nbgrader's preprocessors, the engine, a frozen heap) is
+            # built once here and inherited by each fork, instead of built again in each of them;
+            # also while the fork server imports torch (the canary needs it, the state does not).
+            init_grader(str(root), device, asg.grader.preload())
             decide_sandbox(device)
         finally:
             charts.join()
-        # The grading processes' state (nbgrader's preprocessors, the engine, a frozen heap) is
-        # built once here and inherited by each fork, instead of built again in each of them.
-        init_grader(str(root), device, asg.grader.preload())
     elif not todo:
         shutdown()  # nothing to grade: the fork server started for nothing goes now
     futures = pool.start(todo, max(1, min(jobs or default_jobs(), len(todo))), "fork") if todo else {}

@@ -65,7 +65,7 @@ def check_suite_dir(suite_dir: Path, cell_points: dict[str, float], pytest_args:
         problems.append(f"{suite_dir}: pytest could not collect the suite (exit status {int(code)})")
     if not collector.items and not problems:
         problems.append(f"{suite_dir}: no tests collected")
-    from autograder.engine.runner import tags_of
+    from autograder.engine.suite_session import tags_of
 
     totals: dict[str, float] = {}
     for item in collector.items:
@@ -92,7 +92,7 @@ def check_suite_dir(suite_dir: Path, cell_points: dict[str, float], pytest_args:
 
 def suite_problems(asg: Assignment) -> list[str]:
     """The contract problems of ``asg``'s suite (checked once per process and suite)."""
-    from autograder.engine.runner import pytest_args
+    from autograder.engine.suite_session import pytest_args
 
     key = (str(asg.suite_dir), str(asg.source_notebook))
     if key not in _checked:

@@ -1,25 +1,20 @@
 """Grades one notebook: loads it into a worker, runs the hidden suite in this process.
 
-The suite is plain pytest, run in-process with ``GradingPlugin``, which gives tests their
-fixtures (``student``, ``params``, ``rng``, ``cuda``) and turns each outcome into a
-Gradescope-style test result. Test files are imported once per process and reused.
+The suite is plain pytest, run in-process: ``suite_session`` keeps one session of it per
+process, whose plugin gives tests their fixtures (``student``, ``params``, ``rng``, ``cuda``);
+``GradingRun`` turns each outcome into a Gradescope-style test result.
 """
 
 from __future__ import annotations
 
 import ast
-import contextlib
-import io
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
-from autograder import graders
 from autograder.assignment import Assignment, AssignmentError, list_assignments
 from autograder.course import find_course_root
 from autograder.engine.contract import suite_problems
@@ -31,8 +26,8 @@ from autograder.engine.student import (
     StudentError,
     WorkerFault,
     context,
-    derive_seed,
 )
+from autograder.engine.suite_session import kept_session, tags_of
 from autograder.notebook import (
     LARGE_NOTEBOOK_BYTES,
     NotebookError,
@@ -41,7 +36,7 @@ from autograder.notebook import (
     check_answer_cells,
     read_notebook,
 )
-from autograder.results import build_result, part_of
+from autograder.results import build_result
 
 log = logging.getLogger("autograder")
 
@@ -53,14 +48,9 @@ COMMON_HINTS = [
 ]
 
 
-def tags_of(item: pytest.Item) -> list[str]:
-    """The module's tag (the part) first, then the test's own (such as "exercise")."""
-    tags = [t for mark in reversed(list(item.iter_markers("tags"))) for t in mark.args]
-    return sorted(set(tags), key=tags.index)
-
-
-class GradingPlugin:
-    """Fixtures and result collection for one grading run."""
+class GradingRun:
+    """What one submission's run of the suite found: a result entry per test, and the hints
+    that explain its failures (``suite_session.SuitePlugin`` hands them in from pytest)."""
 
     def __init__(self, student: Student, assignment: Assignment, device: str,
                  cell_problems: dict[str, str] | None = None, expected_signatures: dict[str, str] | None = None,
@@ -92,59 +82,7 @@ class GradingPlugin:
                             + (f" (no result for {', '.join(missing[:5])})" if missing else ""))
         return problems
 
-    def pytest_configure(self, config: pytest.Config) -> None:
-        config.addinivalue_line("markers", "points(n): what the test is worth")
-        config.addinivalue_line("markers", "tags(*names): the part of the assignment it grades")
-
-    @pytest.fixture(name="student", scope="session")
-    def student_fixture(self) -> Student:
-        return self.student
-
-    @pytest.fixture(name="params", scope="session")
-    def params_fixture(self) -> dict[str, Any]:
-        return self.assignment.params
-
-    @pytest.fixture(name="rng")
-    def rng_fixture(self, request: pytest.FixtureRequest) -> np.random.Generator:
-        return np.random.default_rng(derive_seed(self.student.seed_base, request.node.name))
-
-    @pytest.fixture(name="cuda", scope="session")
-    def cuda_fixture(self) -> bool:
-        """Whether the CUDA checks run: a GPU is present and ``--device`` allows it."""
-        if self.device == "cpu":
-            pytest.skip("skipped: grading ran with --device cpu (no points are lost)")
-        try:
-            available = bool(self.student.probe("environment")["cuda"])
-        except (StudentError, WorkerFault):
-            available = False
-        if not available:
-            pytest.skip("skipped: no CUDA device on the grading machine (no points are lost)")
-        return True
-
-    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        """Run and report the parts in the notebook's order (stable within a part). With
-        ``parts``, only those parts' tests run (``variant new`` checks each corpus case at its
-        own part; a grade always runs them all)."""
-        order = {part: i for i, part in enumerate(self.assignment.parts())}
-
-        items.sort(key=lambda item: order.get(part_of(tags_of(item)), len(order)))
-        if self.parts is not None:
-            keep = [item for item in items if part_of(tags_of(item)) in self.parts]
-            config.hook.pytest_deselected(items=[item for item in items if item not in keep])
-            items[:] = keep
-        self.selected = [item.name for item in items]
-
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        self.student.begin_test(item.name)
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
-        report = failure_report(item, call) or pytest.TestReport.from_item_and_call(item, call)
-        if report.when == "call" or (report.when == "setup" and not report.passed):
-            self.entries.append(self._entry(item, call, report))
-        return report
-
-    def _entry(self, item: pytest.Item, call: pytest.CallInfo, report: Any) -> dict[str, Any]:
+    def entry(self, item: pytest.Item, call: pytest.CallInfo, report: Any) -> dict[str, Any]:
         doc = (getattr(item, "function", None).__doc__ or item.name).strip().splitlines()
         points = float(item.get_closest_marker("points").args[0])
         tags = tags_of(item)
@@ -200,38 +138,6 @@ class GradingPlugin:
                 "on your code; your TA has been told.")
 
 
-def failure_report(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport | None:
-    """pytest's report of a failed test, with the exception's one line as its text; None for
-    anything else (pytest makes that report itself).
-
-    The grading plugin explains a failure from ``call.excinfo`` and nobody reads pytest's own
-    text, which pytest builds by parsing each test file and reprs of every frame's arguments:
-    on the 40-submission benchmark that was a fifth of a grading process's CPU."""
-    excinfo = call.excinfo
-    if excinfo is None or isinstance(excinfo.value, (pytest.skip.Exception, BaseExceptionGroup)):
-        return None
-    sections = [(f"Captured {key} {when}", text) for when, key, text in getattr(item, "_report_sections", [])]
-    return pytest.TestReport(item.nodeid, item.location, dict.fromkeys(item.keywords, 1), "failed",
-                             excinfo.exconly(), call.when, sections, call.duration, call.start, call.stop,
-                             user_properties=item.user_properties)
-
-
-# pytest's plugins a grading run does without. Its own result collection is GradingPlugin;
-# stdout and stderr are redirected around the run (``run_suite``); a third-party plugin
-# installed next to the kit (pytest-randomly reorders tests) must not change a grade. Measured
-# per run of the scratch suite with all 26 tests failing, pytest's failure text already off:
-# 124 ms with these plugins, 70 ms without.
-UNUSED_PLUGINS = ("cacheprovider", "faulthandler", "warnings", "stepwise", "capture", "logging", "junitxml",
-                  "pastebin", "doctest", "debugging", "unittest", "setuponly", "setupplan", "legacypath",
-                  "tmpdir", "monkeypatch", "recwarn", "subtests", "unraisableexception", "threadexception")
-
-
-def pytest_args(suite_dir: Path) -> list[str]:
-    return [str(suite_dir), "--rootdir", str(suite_dir), "--confcutdir", str(suite_dir),
-            "-c", os.devnull, "--assert=plain", "-q", "--disable-plugin-autoload",
-            *(arg for name in UNUSED_PLUGINS for arg in ("-p", f"no:{name}"))]
-
-
 def functions_defined(cells: list[tuple[str, str]]) -> dict[str, str]:
     """``name -> "name(a, b)"`` for every top-level function the cells define (last one wins).
 
@@ -249,26 +155,24 @@ def functions_defined(cells: list[tuple[str, str]]) -> dict[str, str]:
     return found
 
 
-def run_suite(student: Student, assignment: Assignment, device: str, **kwargs: Any) -> GradingPlugin:
-    plugin = GradingPlugin(student, assignment, device, **kwargs)
-    plugin.exit_code = pytest_on_suite(assignment, plugins=[plugin])
-    return plugin
+def run_suite(student: Student, assignment: Assignment, device: str, **kwargs: Any) -> GradingRun:
+    grading = GradingRun(student, assignment, device, **kwargs)
+    try:
+        session = kept_session(assignment, grading.parts)
+    except Exception as exc:  # noqa: BLE001 - the suite's fault or ours, never the student's
+        grading.errors.append(f"the hidden suite could not be set up ({type(exc).__name__}: {exc})")
+        grading.exit_code = int(pytest.ExitCode.INTERNAL_ERROR)
+        return grading
+    grading.exit_code = session.run(grading)
+    return grading
 
 
 def import_suite(assignment: Assignment) -> None:
     """Collect the hidden suite without running it: pytest imports its modules, and what of
     itself it imports lazily, here. A batch does this in its parent while the fork server
-    imports torch, so each grading process it forks holds them (0.1-0.2 s of CPU each)."""
-    pytest_on_suite(assignment, "--collect-only")
-
-
-def pytest_on_suite(assignment: Assignment, *extra: str, plugins: list[Any] | None = None) -> int:
-    """``pytest.main`` on the assignment folder's suite; its exit code."""
-    graders.make_importable(assignment.grader)  # its suite imports the folder's own helpers
-    # pytest's report and anything the suite prints or warns (numpy's RuntimeWarnings) are nobody's
-    # reading: the grading plugin's entries are the result.
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        return int(pytest.main([*pytest_args(assignment.suite_dir), *extra], plugins=plugins or []))
+    imports torch, so each grading process it forks holds them, and the collected session
+    (0.1-0.2 s of CPU each)."""
+    kept_session(assignment)
 
 
 def worker_device(device: str) -> str:
