@@ -17,7 +17,6 @@ from typing import Any
 from autograder import graders
 from autograder.course import find_course_root
 from autograder.graders import GraderFolder
-from autograder.notebook import answer_cells, cell_by_grade_id, grade_cell_part, read_source_notebook
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SETUP_GRADE_ID = "setup"
@@ -58,6 +57,8 @@ class Assignment:
 
     def setup_code(self) -> str:
         """The locked set-up cell, taken from the instructor's source, never from a submission."""
+        from autograder.notebook import cell_by_grade_id, read_source_notebook
+
         cell = cell_by_grade_id(read_source_notebook(self.source_notebook), SETUP_GRADE_ID)
         if cell is None:
             raise AssignmentError(f"{self.source_notebook} has no cell with grade_id 'setup'")
@@ -65,10 +66,14 @@ class Assignment:
 
     def parts(self) -> list[str]:
         """The graded parts, in the order the notebook presents them."""
+        from autograder.notebook import grade_cell_part, read_source_notebook
+
         return [part for cell in read_source_notebook(self.source_notebook).cells
                 if (part := grade_cell_part(cell)) and cell.get("metadata", {}).get("nbgrader", {}).get("grade")]
 
     def solution_cells(self) -> list[tuple[str, str]]:
+        from autograder.notebook import answer_cells, read_source_notebook
+
         return [(c.grade_id, c.source) for c in answer_cells(read_source_notebook(self.source_notebook))]
 
     def digest(self) -> str:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
+import os
 import sys
+import threading
 from pathlib import Path
 
 from autograder.render import RENDERERS, render
@@ -303,5 +306,26 @@ def main(argv: list[str] | None = None) -> int:
     return args.func(args)
 
 
+def run() -> None:
+    """The ``autograder`` command: ``main``, then an exit without the interpreter's teardown.
+
+    Freeing, module by module, what a batch imported (nbgrader, SQLAlchemy, matplotlib, pytest)
+    took 0.08-0.1 s at the end of every command, with nothing left to do: every file is closed
+    by then and the gradebook committed. The exit handlers still run (the fork server's
+    shutdown, multiprocessing's clean-up of its temporary folder, logging's flush), then the
+    standard streams are flushed. An exception, ``--help``, a usage error, or a thread still at
+    work (which the interpreter would wait for) exits as usual."""
+    code = main()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: the exit status still tells
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

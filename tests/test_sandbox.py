@@ -225,6 +225,51 @@ def test_a_worker_does_not_run_the_graders_main_module_again(tmp_path):
     assert run.stdout.strip() == "False"
 
 
+def test_student_code_runs_with_the_garbage_collector_on(tmp_path):
+    """The fork server imports torch with the collector off (engine/worker.py); a worker turns it
+    back on, so that a submission's reference cycles are freed as in any Python."""
+    probes = tmp_path / "probes.py"
+    probes.write_text(textwrap.dedent("""\
+        import gc
+        import weakref
+
+        def probe_collector(ns):
+            class Node:
+                pass
+            a, b = Node(), Node()
+            a.other, b.other = b, a  # a cycle: only the collector frees it
+            gone = weakref.ref(a)
+            del a, b
+            kept = [Node() for _ in range(5000)]  # enough new objects to start a collection on their own
+            return {"enabled": gc.isenabled(), "collected": gone() is None and len(kept) == 5000}
+        """))
+    worker = Student(setup="", cells=[], probes=str(probes))
+    try:
+        assert worker.probe("collector") == {"enabled": True, "collected": True}
+    finally:
+        worker.close()
+
+
+def test_a_batch_pauses_the_collector_only_until_its_pool_starts():
+    import gc
+
+    from autograder.batch.speed import pause_collector, resume_collector
+
+    assert gc.isenabled()
+    pause_collector()
+    assert not gc.isenabled()
+    pause_collector()  # a second pause changes nothing
+    resume_collector()
+    assert gc.isenabled()
+    gc.disable()  # off by someone else's choice: resume leaves it so
+    try:
+        pause_collector()
+        resume_collector()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_a_sandbox_problem_is_the_tas_not_the_students():
     plugin = GradingRun(Student(setup="", cells=[]), None, "cpu")
 

@@ -37,6 +37,7 @@ from typing import Any
 from autograder import submission_files
 from autograder.batch.executors import Executor, open_executor
 from autograder.batch.job import Job, JobOutcome
+from autograder.batch.speed import pause_collector, resume_collector
 from autograder.batch.submissions import Submission, extra_notebooks, find_submissions
 from autograder.course import CONFIG_FILE, CourseError, load_config, tools_on_path
 
@@ -126,10 +127,14 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
     if not (root / CONFIG_FILE).exists():
         load_config(root)  # its CourseError, before anything starts
     asg = Assignment.load(assignment, root)
-    with shared_fork_server(asg.grader.preload() if scheduler is None else None):
-        config = load_config(root)  # the course's nbgrader_config.py imports nbgrader: seconds
-        return _autograde(asg, config, started, students=students, jobs=jobs, device=device, force=force,
-                          reports=reports, progress=progress, scheduler=scheduler)
+    pause_collector()  # until the pool starts (batch/speed.py)
+    try:
+        with shared_fork_server(asg.grader.preload() if scheduler is None else None):
+            config = load_config(root)  # the course's nbgrader_config.py imports nbgrader: seconds
+            return _autograde(asg, config, started, students=students, jobs=jobs, device=device, force=force,
+                              reports=reports, progress=progress, scheduler=scheduler)
+    finally:
+        resume_collector()
 
 
 @contextmanager
@@ -211,6 +216,7 @@ def _autograde(asg: Any, config: Any, started: float, *, students: str, jobs: in
             charts.join()
     elif not todo:
         shutdown()  # nothing to grade: the fork server started for nothing goes now
+    resume_collector()  # before the grading processes are forked: they collect as usual
     futures = pool.start(todo, max(1, min(jobs or default_jobs(), len(todo))), "fork") if todo else {}
     try:
         writer = GradebookWriter(coursedir.db_url, coursedir.course_id, assignment, config)
