@@ -18,6 +18,8 @@ from autograder import graders
 from autograder.course import find_course_root
 from autograder.graders import GraderFolder
 
+# ``autograder.notebook`` (nbformat, about 0.1 s) is imported in the methods that read the notebook:
+# ``autograder autograde`` loads the assignment to start the fork server, before anything heavy.
 PACKAGE_DIR = Path(__file__).resolve().parent
 SETUP_GRADE_ID = "setup"
 

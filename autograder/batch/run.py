@@ -134,7 +134,7 @@ def autograde(assignment: str, *, course_root: Path, students: str = "*", jobs: 
             return _autograde(asg, config, started, students=students, jobs=jobs, device=device, force=force,
                               reports=reports, progress=progress, scheduler=scheduler)
     finally:
-        resume_collector()
+        resume_collector()  # also when an error stopped it before its pool
 
 
 @contextmanager
